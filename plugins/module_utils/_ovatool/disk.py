@@ -1,0 +1,181 @@
+# Copyright (c) ovatool.vmware contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Open a .vmdk (descriptor file or monolithic sparse file) as one virtual disk.
+
+The virtual disk joins its extents end to end and offers two operations the
+export pipeline needs: the byte ranges that may hold data (everything else
+is zeros) and reading a byte range. Sources are opened read-only.
+"""
+from __future__ import annotations
+
+import os
+from typing import Iterator, List, Optional, Tuple, Union
+
+from .descriptor import MAX_DESCRIPTOR_BYTES, Descriptor, decode_descriptor, parse_descriptor
+from .errors import DiskFormatError, OvatoolError, os_error
+from .flat import FlatExtent, ZeroExtent
+from .sparse import MAGIC, SECTOR, SparseExtent, parse_header, read_embedded_descriptor
+
+Extent = Union[FlatExtent, SparseExtent, ZeroExtent]
+
+_UNSUPPORTED = {
+    "VMFSSPARSE": "ESXi vmfsSparse (COWD) delta extents are not supported as input yet",
+    "SESPARSE": "ESXi seSparse delta extents are not supported as input yet",
+    "VMFSRDM": "raw device mappings (VMFSRDM) hold no disk data that can be exported",
+    "VMFSRAW": "raw device extents (VMFSRAW) hold no disk data that can be exported",
+}
+
+
+def _open_ro(path: str) -> Tuple[int, int]:
+    flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise DiskFormatError(os_error(exc, path, "cannot open").message, path) from None
+    try:
+        size = os.fstat(fd).st_size
+    except OSError as exc:
+        os.close(fd)
+        raise DiskFormatError(os_error(exc, path).message, path) from None
+    return fd, size
+
+
+class VirtualDisk:
+    """A VMDK as a sequence of extents; ``capacity`` is in bytes."""
+
+    def __init__(self, path: str, descriptor: Descriptor) -> None:
+        self.path = path
+        self.descriptor = descriptor
+        self.create_type = descriptor.create_type
+        self.capacity = descriptor.capacity_sectors * SECTOR
+        self.extents: List[Tuple[int, Extent]] = []
+        self.files: List[str] = [path]
+        self._fds: List[int] = []
+
+    # -- life cycle -----------------------------------------------------
+    def close(self) -> None:
+        for fd in self._fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._fds = []
+
+    def __enter__(self) -> "VirtualDisk":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- data -----------------------------------------------------------
+    def allocated_ranges(self) -> Iterator[Tuple[int, int]]:
+        """(offset, length) byte ranges that may hold non-zero data, ascending and merged."""
+        run_start = -1
+        run_end = -1
+        for start, extent in self.extents:
+            for offset, length in extent.allocated_ranges():
+                begin = start + offset
+                if begin == run_end:
+                    run_end = begin + length
+                    continue
+                if run_start >= 0:
+                    yield run_start, run_end - run_start
+                run_start, run_end = begin, begin + length
+        if run_start >= 0:
+            yield run_start, run_end - run_start
+
+    def read(self, offset: int, length: int) -> bytes:
+        """Bytes [offset, offset+length) of the virtual disk."""
+        if offset < 0 or offset + length > self.capacity:
+            raise DiskFormatError(f"read past the end of the disk ({offset}+{length})", self.path)
+        parts = []
+        for start, extent in self.extents:
+            end = start + extent.capacity
+            if end <= offset or length <= 0:
+                continue
+            if start >= offset + length:
+                break
+            lo = max(offset, start)
+            hi = min(offset + length, end)
+            try:
+                parts.append(extent.read(lo - start, hi - lo))
+            except OSError as exc:
+                where = extent.path or self.path
+                raise DiskFormatError(os_error(exc, where, f"read error at byte {lo - start}").message,
+                                      where) from None
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    # -- building -------------------------------------------------------
+    def _add(self, extent: Extent) -> None:
+        start = sum(e.capacity for _, e in self.extents)
+        self.extents.append((start, extent))
+
+
+def _descriptor_and_kind(path: str, fd: int, size: int) -> Tuple[Descriptor, Optional[object]]:
+    head = os.pread(fd, 512, 0)
+    if head[:4] == MAGIC:
+        header = parse_header(head, path)
+        raw = read_embedded_descriptor(fd, header, size, path)
+        if not raw.strip(b"\x00").strip():
+            raise DiskFormatError(
+                "a sparse extent without an embedded descriptor; open its descriptor .vmdk instead", path)
+        return parse_descriptor(decode_descriptor(raw, path), path), header
+    if head[:4] == b"COWD":
+        raise DiskFormatError(_UNSUPPORTED["VMFSSPARSE"], path)
+    if size > MAX_DESCRIPTOR_BYTES:
+        raise DiskFormatError(
+            "neither a VMDK descriptor nor a sparse VMDK (a flat extent? open its descriptor .vmdk)", path)
+    raw = os.pread(fd, size, 0)
+    return parse_descriptor(decode_descriptor(raw, path), path), None
+
+
+def open_disk(path: str) -> VirtualDisk:
+    """Open a .vmdk for reading; the caller closes it (or uses ``with``)."""
+    fd, size = _open_ro(path)
+    try:
+        descriptor, embedded_header = _descriptor_and_kind(path, fd, size)
+    except OvatoolError:
+        os.close(fd)
+        raise
+    except OSError as exc:
+        os.close(fd)
+        raise DiskFormatError(os_error(exc, path, "cannot read").message, path) from None
+    disk = VirtualDisk(path, descriptor)
+    disk._fds.append(fd)
+    try:
+        if descriptor.has_parent:
+            hint = descriptor.parent_hint or "unknown"
+            raise DiskFormatError(
+                f"a snapshot (child) disk whose parent is {hint}: snapshot chains are not supported yet", path)
+        folder = os.path.dirname(os.path.abspath(path))
+        if embedded_header is not None:
+            if len(descriptor.extents) != 1 or descriptor.extents[0].type != "SPARSE":
+                raise DiskFormatError("an embedded descriptor must list exactly one SPARSE extent", path)
+            line = descriptor.extents[0]
+            disk._add(SparseExtent(path, fd, embedded_header, size, line.sectors))
+            return disk
+        for line in descriptor.extents:
+            if line.type in _UNSUPPORTED:
+                raise DiskFormatError(_UNSUPPORTED[line.type], path)
+            if line.type == "ZERO":
+                disk._add(ZeroExtent(line.sectors))
+                continue
+            extent_path = os.path.join(folder, line.file_name.replace("\\", "/"))
+            if not os.path.exists(extent_path):
+                raise DiskFormatError(f'extent file "{line.file_name}" is missing', path)
+            efd, esize = _open_ro(extent_path)
+            disk._fds.append(efd)
+            disk.files.append(extent_path)
+            if line.type in ("FLAT", "VMFS"):
+                disk._add(FlatExtent(extent_path, efd, esize, line.offset, line.sectors))
+            else:
+                header = parse_header(os.pread(efd, 512, 0), extent_path)
+                disk._add(SparseExtent(extent_path, efd, header, esize, line.sectors))
+        return disk
+    except OSError as exc:
+        disk.close()
+        raise DiskFormatError(os_error(exc, path, "cannot read").message, path) from None
+    except BaseException:
+        disk.close()
+        raise

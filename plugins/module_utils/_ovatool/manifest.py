@@ -1,0 +1,41 @@
+# Copyright (c) ovatool.vmware contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""OVF manifests: ``SHA256(name)= hex`` lines (FORMATS.md section 5)."""
+from __future__ import annotations
+
+import hashlib
+from typing import Dict, Iterable, List, Tuple
+
+from .errors import OvatoolError
+
+ALGORITHMS = {"sha1": "SHA1", "sha256": "SHA256", "sha512": "SHA512"}
+
+
+def check_algorithm(name: str) -> str:
+    key = (name or "sha256").strip().lower()
+    if key not in ALGORITHMS:
+        raise OvatoolError(f'manifest algorithm "{name}" is not one of {", ".join(ALGORITHMS)}')
+    return key
+
+
+def new_hash(algorithm: str):
+    return hashlib.new(check_algorithm(algorithm))
+
+
+def line(algorithm: str, name: str, hexdigest: str) -> str:
+    return f"{ALGORITHMS[check_algorithm(algorithm)]}({name})= {hexdigest}\n"
+
+
+def size_of(algorithm: str, names: Iterable[str]) -> int:
+    """Exact byte size of the manifest for these members (fixed-width digests)."""
+    width = hashlib.new(check_algorithm(algorithm)).digest_size * 2
+    return sum(len(line(algorithm, n, "0" * width).encode("utf-8")) for n in names)
+
+
+def render(algorithm: str, digests: List[Tuple[str, str]]) -> bytes:
+    return "".join(line(algorithm, n, d) for n, d in digests).encode("utf-8")
+
+
+def as_dict(digests: List[Tuple[str, str]]) -> Dict[str, str]:
+    return dict(digests)

@@ -1,0 +1,109 @@
+# Copyright (c) ovatool.vmware contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Atomic output files: written under a hidden temporary name, renamed after fsync.
+
+The temporary file lies beside the destination (same file system, so the
+rename is atomic), has an unpredictable name and mode 0600 while written,
+and is removed on any error, including a signal, so nobody ever finds a
+half-written OVA under the real name.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import tempfile
+import threading
+from typing import BinaryIO, Optional
+
+from .errors import ExportCancelled, OutputError, describe_os_error
+
+BUFFER = 1 << 20
+FINAL_MODE = 0o644
+
+
+def fsync_dir(folder: str) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class AtomicOutput:
+    def __init__(self, dest: str) -> None:
+        self.dest = dest
+        self.folder = os.path.dirname(os.path.abspath(dest)) or "."
+        self.temp: Optional[str] = None
+        self.file: Optional[BinaryIO] = None
+        self.committed = False
+
+    def __enter__(self) -> "AtomicOutput":
+        try:
+            fd, self.temp = tempfile.mkstemp(
+                prefix=f".{os.path.basename(self.dest)}.", suffix=".partial", dir=self.folder)
+        except OSError as exc:
+            raise OutputError(f"cannot create a file in {self.folder}: {describe_os_error(exc)}", self.dest) from None
+        self.file = os.fdopen(fd, "w+b", buffering=BUFFER)
+        return self
+
+    def commit(self) -> None:
+        assert self.file is not None and self.temp is not None
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.file.close()
+        os.chmod(self.temp, FINAL_MODE)
+        os.replace(self.temp, self.dest)
+        self.committed = True
+        fsync_dir(self.folder)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self.committed:
+            return
+        if self.file is not None:
+            try:
+                self.file.close()
+            except OSError:
+                pass
+        if self.temp is not None:
+            try:
+                os.unlink(self.temp)
+            except OSError:
+                pass
+
+
+class CancelOnSignal:
+    """Turn SIGTERM/SIGHUP into ExportCancelled in the main thread while active.
+
+    SIGINT already raises KeyboardInterrupt; with these, every way a job
+    scheduler stops us unwinds through the cleanup above.
+    """
+
+    SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+    def __init__(self) -> None:
+        self.previous: dict = {}
+
+    def _handler(self, signum, frame) -> None:
+        raise ExportCancelled(f"stopped by signal {signal.Signals(signum).name}")
+
+    def __enter__(self) -> "CancelOnSignal":
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                try:
+                    self.previous[sig] = signal.signal(sig, self._handler)
+                except (OSError, ValueError):
+                    pass
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self.previous.items():
+            try:
+                signal.signal(sig, handler)
+            except (OSError, ValueError):
+                pass

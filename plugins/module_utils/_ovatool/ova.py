@@ -1,0 +1,129 @@
+# Copyright (c) ovatool.vmware contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Single-pass OVA (tar) writer (FORMATS.md section 5).
+
+The ``.ovf`` must be the first member and the ``.mf`` the second, yet both
+depend on the disks that follow. So the head of the archive is reserved
+(the ``.mf`` has a size known up front, the ``.ovf`` is padded with trailing
+white space to a reserved length), each disk is streamed straight into its
+member and its header patched with the size once done, and the head is
+written last. No temporary copy of any disk is made.
+
+Headers come from ``tarfile.TarInfo.tobuf(GNU_FORMAT)``: USTAR fields, GNU
+base-256 sizes for members of 8 GiB and more (vSphere refuses PAX headers).
+"""
+from __future__ import annotations
+
+import tarfile
+from typing import BinaryIO, List, Tuple
+
+from .errors import OvatoolError
+from .manifest import new_hash
+
+BLOCK = 512
+RECORD = 20 * BLOCK
+MAX_MEMBER_NAME = 99
+
+
+def tar_header(name: str, size: int, mtime: int) -> bytes:
+    """One 512-byte header for a regular file member."""
+    if len(name.encode("utf-8")) > MAX_MEMBER_NAME:
+        raise OvatoolError(f"internal error: member name {name!r} is too long for a USTAR header")
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mtime = mtime
+    info.mode = 0o644
+    info.uid = info.gid = 0
+    info.uname = info.gname = "root"
+    info.type = tarfile.REGTYPE
+    buf = info.tobuf(tarfile.GNU_FORMAT, encoding="utf-8", errors="strict")
+    if len(buf) != BLOCK:
+        raise OvatoolError(f"internal error: header for {name!r} is {len(buf)} bytes")
+    return buf
+
+
+def padding(size: int) -> int:
+    return -size % BLOCK
+
+
+class Reservation:
+    def __init__(self, name: str, offset: int, size: int) -> None:
+        self.name = name
+        self.offset = offset
+        self.size = size
+
+
+class MemberWriter:
+    """A member being streamed: ``write`` appends data, ``close`` patches the header."""
+
+    def __init__(self, archive: "OvaWriter", name: str) -> None:
+        self.archive = archive
+        self.name = name
+        self.header_offset = archive.position
+        self.size = 0
+        self.hash = new_hash(archive.algorithm)
+        archive._raw_write(bytes(BLOCK))  # placeholder header, patched in close()
+
+    def write(self, data) -> None:
+        self.archive._raw_write(data)
+        self.hash.update(data)
+        self.size += len(data)
+
+    def close(self) -> str:
+        archive = self.archive
+        archive._raw_write(bytes(padding(self.size)))
+        end = archive.position
+        archive.file.seek(self.header_offset)
+        archive.file.write(tar_header(self.name, self.size, archive.mtime))
+        archive.file.seek(end)
+        digest = self.hash.hexdigest()
+        archive.digests.append((self.name, digest))
+        archive.sizes[self.name] = self.size
+        return digest
+
+
+class OvaWriter:
+    def __init__(self, file: BinaryIO, mtime: int, algorithm: str) -> None:
+        self.file = file
+        self.mtime = mtime
+        self.algorithm = algorithm
+        self.position = 0
+        self.digests: List[Tuple[str, str]] = []
+        self.sizes: dict = {}
+
+    def _raw_write(self, data) -> None:
+        self.file.write(data)
+        self.position += len(data)
+
+    def reserve(self, name: str, size: int) -> Reservation:
+        """Keep room for a member written later, at the current position."""
+        reservation = Reservation(name, self.position, size)
+        self.position += BLOCK + size + padding(size)
+        self.file.seek(self.position)
+        return reservation
+
+    def member(self, name: str) -> MemberWriter:
+        return MemberWriter(self, name)
+
+    def fill(self, reservation: Reservation, data: bytes) -> str:
+        """Write a reserved member; ``data`` must have exactly the reserved size."""
+        if len(data) != reservation.size:
+            raise OvatoolError(
+                f"internal error: {reservation.name} is {len(data)} bytes, {reservation.size} were reserved")
+        end = self.position
+        self.file.seek(reservation.offset)
+        self.file.write(tar_header(reservation.name, len(data), self.mtime))
+        self.file.write(data)
+        self.file.write(bytes(padding(len(data))))
+        self.file.seek(end)
+        digest = new_hash(self.algorithm)
+        digest.update(data)
+        self.sizes[reservation.name] = len(data)
+        return digest.hexdigest()
+
+    def close(self) -> None:
+        """End-of-archive: two zero blocks, padded to a whole 10 KiB record like tar does."""
+        trailer = 2 * BLOCK
+        trailer += -(self.position + trailer) % RECORD
+        self._raw_write(bytes(trailer))

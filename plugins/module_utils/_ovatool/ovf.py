@@ -1,0 +1,231 @@
+# Copyright (c) ovatool.vmware contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The OVF descriptor, built with ElementTree (never by pasting strings).
+
+Layout and item shapes follow what OVF Tool writes (``../shared/corpus/ovf``)
+and DSP0243 / dsp8023_1.1.1.xsd: References, DiskSection, NetworkSection,
+then one VirtualSystem with its OperatingSystemSection and
+VirtualHardwareSection. RASD children are written in the schema's
+(alphabetical) order.
+"""
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from .guestos import map_guest_os
+from .vmx import Controller, VirtualMachine
+
+OVF = "http://schemas.dmtf.org/ovf/envelope/1"
+RASD = "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData"
+VSSD = "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData"
+VMW = "http://www.vmware.com/schema/ovf"
+CIM = "http://schemas.dmtf.org/wbem/wscim/1/common"
+XSI = "http://www.w3.org/2001/XMLSchema-instance"
+NAMESPACES = {"ovf": OVF, "rasd": RASD, "vssd": VSSD, "vmw": VMW, "cim": CIM, "xsi": XSI}
+STREAM_FORMAT = "http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized"
+
+for _prefix, _uri in NAMESPACES.items():
+    ET.register_namespace(_prefix, _uri)
+
+RASD_ORDER = (
+    "Address", "AddressOnParent", "AllocationUnits", "AutomaticAllocation", "AutomaticDeallocation",
+    "Caption", "Connection", "ConsumerVisibility", "Description", "ElementName", "HostResource",
+    "InstanceID", "Limit", "MappingBehavior", "OtherResourceType", "Parent", "PoolID", "Reservation",
+    "ResourceSubType", "ResourceType", "VirtualQuantity", "VirtualQuantityUnits", "Weight",
+)
+
+SCSI_SUBTYPES = {"lsilogic": "lsilogic", "lsisas1068": "lsilogicsas", "pvscsi": "VirtualSCSI",
+                 "buslogic": "buslogic"}
+NIC_SUBTYPES = {"e1000": "E1000", "e1000e": "E1000e", "vmxnet3": "VmxNet3", "vmxnet2": "VmxNet2",
+                "vmxnet": "VmxNet", "vlance": "PCNet32"}
+SOUND_SUBTYPES = {"es1371": "vmware.soundcard.ensoniq1371", "hdaudio": "vmware.soundcard.hdaudio",
+                  "sb16": "vmware.soundcard.sb16"}
+
+
+def _q(ns: str, tag: str) -> str:
+    return f"{{{NAMESPACES[ns]}}}{tag}"
+
+
+@dataclass
+class OvfDisk:
+    """One exported disk as the OVF names it."""
+
+    controller: str  # "scsi0"
+    unit: int
+    href: str
+    file_id: str
+    disk_id: str
+    capacity: int  # bytes
+    populated: int  # bytes of data
+    file_size: int  # bytes of the .vmdk member
+
+
+def capacity_units(capacity: int) -> Tuple[int, str]:
+    """Exact capacity with the largest binary unit that divides it (never rounded)."""
+    for power in (30, 20, 10):
+        if capacity and capacity % (1 << power) == 0:
+            return capacity >> power, f"byte * 2^{power}"
+    return capacity, "byte"
+
+
+class _Items:
+    def __init__(self, parent: ET.Element) -> None:
+        self.parent = parent
+        self.next_id = 1
+
+    def add(self, fields: Dict[str, object], required: bool = True,
+            config: Sequence[Tuple[str, str]] = ()) -> int:
+        instance = self.next_id
+        self.next_id += 1
+        item = ET.SubElement(self.parent, _q("ovf", "Item"))
+        if not required:
+            item.set(_q("ovf", "required"), "false")
+        values = dict(fields, InstanceID=instance)
+        for name in RASD_ORDER:
+            if name in values and values[name] is not None:
+                ET.SubElement(item, _q("rasd", name)).text = str(values[name])
+        for key, value in config:
+            _vmw_config(item, key, value)
+        return instance
+
+
+def _vmw_config(parent: ET.Element, key: str, value: str, tag: str = "Config") -> None:
+    ET.SubElement(parent, _q("vmw", tag), {_q("ovf", "required"): "false", _q("vmw", "key"): key,
+                                           _q("vmw", "value"): value})
+
+
+def _controller_fields(ctrl: Controller) -> Dict[str, object]:
+    if ctrl.kind == "scsi":
+        return {"Address": ctrl.bus, "Description": "SCSI Controller", "ElementName": f"scsiController{ctrl.bus}",
+                "ResourceSubType": SCSI_SUBTYPES.get(ctrl.virtual_dev, "lsilogic"), "ResourceType": 6}
+    if ctrl.kind == "sata":
+        return {"Address": ctrl.bus, "Description": "SATA Controller", "ElementName": f"sataController{ctrl.bus}",
+                "ResourceSubType": "vmware.sata.ahci", "ResourceType": 20}
+    if ctrl.kind == "nvme":
+        return {"Address": ctrl.bus, "Description": "NVME Controller", "ElementName": f"nvmeController{ctrl.bus}",
+                "ResourceSubType": "vmware.nvme.controller", "ResourceType": 20}
+    return {"Address": ctrl.bus, "Description": "IDE Controller", "ElementName": f"ideController{ctrl.bus}",
+            "ResourceType": 5}
+
+
+def build_envelope(vm: VirtualMachine, name: str, disks: List[OvfDisk],
+                   extra_files: Sequence[Tuple[str, str, int]] = ()) -> ET.Element:
+    """The OVF Envelope element for ``vm`` with the given exported disks."""
+    env = ET.Element(_q("ovf", "Envelope"))
+    refs = ET.SubElement(env, _q("ovf", "References"))
+    for disk in disks:
+        ET.SubElement(refs, _q("ovf", "File"), {_q("ovf", "href"): disk.href, _q("ovf", "id"): disk.file_id,
+                                               _q("ovf", "size"): str(disk.file_size)})
+    for href, file_id, size in extra_files:
+        ET.SubElement(refs, _q("ovf", "File"), {_q("ovf", "href"): href, _q("ovf", "id"): file_id,
+                                               _q("ovf", "size"): str(size)})
+    if disks:
+        section = ET.SubElement(env, _q("ovf", "DiskSection"))
+        ET.SubElement(section, _q("ovf", "Info")).text = "Virtual disk information"
+        for disk in disks:
+            amount, units = capacity_units(disk.capacity)
+            ET.SubElement(section, _q("ovf", "Disk"), {
+                _q("ovf", "capacity"): str(amount), _q("ovf", "capacityAllocationUnits"): units,
+                _q("ovf", "diskId"): disk.disk_id, _q("ovf", "fileRef"): disk.file_id,
+                _q("ovf", "format"): STREAM_FORMAT, _q("ovf", "populatedSize"): str(disk.populated)})
+    networks: List[str] = []
+    for nic in vm.nics:
+        if nic.network not in networks:
+            networks.append(nic.network)
+    if networks:
+        section = ET.SubElement(env, _q("ovf", "NetworkSection"))
+        ET.SubElement(section, _q("ovf", "Info")).text = "The list of logical networks"
+        for network in networks:
+            net = ET.SubElement(section, _q("ovf", "Network"), {_q("ovf", "name"): network})
+            ET.SubElement(net, _q("ovf", "Description")).text = f"The {network} network"
+
+    system = ET.SubElement(env, _q("ovf", "VirtualSystem"), {_q("ovf", "id"): "vm"})
+    ET.SubElement(system, _q("ovf", "Info")).text = "A virtual machine"
+    ET.SubElement(system, _q("ovf", "Name")).text = name
+    vim_id, cim_id = map_guest_os(vm.guest_os)
+    os_section = ET.SubElement(system, _q("ovf", "OperatingSystemSection"),
+                               {_q("ovf", "id"): str(cim_id), _q("vmw", "osType"): vim_id})
+    ET.SubElement(os_section, _q("ovf", "Info")).text = "The kind of installed guest operating system"
+
+    hardware = ET.SubElement(system, _q("ovf", "VirtualHardwareSection"))
+    ET.SubElement(hardware, _q("ovf", "Info")).text = "Virtual hardware requirements"
+    sys_el = ET.SubElement(hardware, _q("ovf", "System"))
+    for tag, text in (("ElementName", "Virtual Hardware Family"), ("InstanceID", "0"),
+                      ("VirtualSystemIdentifier", name), ("VirtualSystemType", f"vmx-{vm.hardware_version:02d}")):
+        ET.SubElement(sys_el, _q("vssd", tag)).text = text
+    _add_items(_Items(hardware), vm, disks)
+    if vm.firmware == "efi":
+        _vmw_config(hardware, "firmware", "efi")
+        if vm.secure_boot:
+            _vmw_config(hardware, "bootOptions.efiSecureBootEnabled", "true")
+    return env
+
+
+def _add_items(items: _Items, vm: VirtualMachine, disks: List[OvfDisk]) -> None:
+    items.add({"AllocationUnits": "hertz * 10^6", "Description": "Number of Virtual CPUs",
+               "ElementName": f"{vm.cpus} virtual CPU(s)", "ResourceType": 3, "VirtualQuantity": vm.cpus},
+              config=())
+    cpu_item = items.parent[-1]
+    cores = ET.SubElement(cpu_item, _q("vmw", "CoresPerSocket"), {_q("ovf", "required"): "false"})
+    cores.text = str(vm.cores_per_socket)
+    items.add({"AllocationUnits": "byte * 2^20", "Description": "Memory Size",
+               "ElementName": f"{vm.memory_mb}MB of memory", "ResourceType": 4, "VirtualQuantity": vm.memory_mb})
+    controller_ids: Dict[str, int] = {}
+    for ctrl in vm.controllers:
+        controller_ids[ctrl.name] = items.add(_controller_fields(ctrl))
+    for kind in vm.usb:
+        items.add({"Address": 0, "Description": f"USB Controller ({kind.upper()})", "ElementName": "usb",
+                   "ResourceSubType": f"vmware.usb.{kind}", "ResourceType": 23}, required=False)
+    for number, disk in enumerate(disks):
+        items.add({"AddressOnParent": disk.unit, "ElementName": f"disk{number}",
+                   "HostResource": f"ovf:/disk/{disk.disk_id}", "Parent": controller_ids[disk.controller],
+                   "ResourceType": 17})
+    for number, cdrom in enumerate(vm.cdroms):
+        items.add({"AddressOnParent": cdrom.unit, "AutomaticAllocation": "false", "ElementName": f"cdrom{number}",
+                   "Parent": controller_ids[cdrom.controller],
+                   "ResourceSubType": "vmware.cdrom.remotepassthrough", "ResourceType": 15}, required=False)
+    for nic in vm.nics:
+        subtype = NIC_SUBTYPES.get(nic.virtual_dev, "E1000")
+        items.add({"AddressOnParent": nic.index, "AutomaticAllocation": "true", "Connection": nic.network,
+                   "Description": f'{subtype} ethernet adapter on "{nic.network}"',
+                   "ElementName": f"ethernet{nic.index}", "ResourceSubType": subtype, "ResourceType": 10})
+    if vm.floppy:
+        items.add({"AddressOnParent": 0, "AutomaticAllocation": "false", "ElementName": "floppy0",
+                   "ResourceSubType": "vmware.floppy.remotedevice", "ResourceType": 14}, required=False)
+    if vm.sound:
+        items.add({"AutomaticAllocation": "false", "ElementName": "sound",
+                   "ResourceSubType": SOUND_SUBTYPES.get(vm.sound, "vmware.soundcard.ensoniq1371"),
+                   "ResourceType": 1}, required=False)
+    items.add({"AutomaticAllocation": "false", "ElementName": "video", "ResourceType": 24}, required=False)
+    if vm.vmci:
+        items.add({"AutomaticAllocation": "false", "ElementName": "vmci", "ResourceSubType": "vmware.vmci",
+                   "ResourceType": 1}, required=False)
+
+
+def _indent(element: ET.Element, level: int = 0) -> None:
+    """Pretty-print in place (ElementTree.indent needs Python 3.9)."""
+    pad = "\n" + "  " * level
+    children = list(element)
+    if children:
+        if not (element.text or "").strip():
+            element.text = pad + "  "
+        for child in children:
+            _indent(child, level + 1)
+        if not (children[-1].tail or "").strip():
+            children[-1].tail = pad
+    if level and not (element.tail or "").strip():
+        element.tail = pad
+
+
+def render(envelope: ET.Element, pad_to: Optional[int] = None) -> bytes:
+    """Serialize; with ``pad_to``, add trailing white space up to exactly that many bytes."""
+    _indent(envelope)
+    data = ET.tostring(envelope, encoding="UTF-8", xml_declaration=True) + b"\n"
+    if pad_to is not None:
+        if len(data) > pad_to:
+            raise ValueError(f"OVF of {len(data)} bytes does not fit the {pad_to} reserved")
+        data += b" " * (pad_to - len(data) - 1) + b"\n" if pad_to > len(data) else b""
+    return data

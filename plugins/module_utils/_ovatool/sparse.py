@@ -1,0 +1,214 @@
+# Copyright (c) ovatool.vmware contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Hosted sparse extents ("KDMV"): monolithicSparse and twoGbMaxExtentSparse.
+
+A 512-byte header, a grain directory (GD) of u32 sector offsets to grain
+tables (GT), each of ``numGTEsPerGT`` u32 sector offsets to grains of
+``grainSize`` sectors. A GTE of 0 is unallocated; 1 is an explicitly zero
+grain when flag bit 2 is set. Only allocated grains are ever read, and every
+offset is checked against the file before it is used.
+"""
+from __future__ import annotations
+
+import os
+import struct
+from array import array
+from dataclasses import dataclass
+from typing import Iterator, Optional, Tuple
+
+from .errors import DiskFormatError
+
+SECTOR = 512
+MAGIC = b"KDMV"
+HEADER = struct.Struct("<4sIIQQQQIQQQB4sH")
+GD_AT_END = 0xFFFFFFFFFFFFFFFF
+
+FLAG_NEWLINE_TEST = 1 << 0
+FLAG_REDUNDANT_GD = 1 << 1
+FLAG_ZERO_GRAIN_GTE = 1 << 2
+FLAG_COMPRESSED = 1 << 16
+FLAG_MARKERS = 1 << 17
+
+MAX_GRAIN_SECTORS = 2048  # 1 MiB; VMware uses 128 (64 KiB), older tools 8..128
+MAX_CAPACITY_SECTORS = 64 * 1024 ** 4 // SECTOR  # 64 TiB, above VMware's 62 TiB limit
+
+
+@dataclass
+class SparseHeader:
+    version: int
+    flags: int
+    capacity: int  # sectors
+    grain_size: int  # sectors
+    descriptor_offset: int
+    descriptor_size: int
+    gtes_per_gt: int
+    rgd_offset: int
+    gd_offset: int
+    overhead: int
+    compress_algorithm: int
+
+    @property
+    def compressed(self) -> bool:
+        return bool(self.flags & FLAG_COMPRESSED)
+
+
+def parse_header(raw: bytes, path: str) -> SparseHeader:
+    if len(raw) < HEADER.size:
+        raise DiskFormatError("truncated sparse header", path)
+    (magic, version, flags, capacity, grain, desc_off, desc_size, gtes, rgd, gd,
+     overhead, _unclean, _newline, algorithm) = HEADER.unpack_from(raw)
+    if magic != MAGIC:
+        raise DiskFormatError("not a hosted sparse extent (no KDMV magic)", path)
+    if version not in (1, 2, 3):
+        raise DiskFormatError(f"unsupported sparse extent version {version}", path)
+    return SparseHeader(version, flags, capacity, grain, desc_off, desc_size, gtes, rgd, gd, overhead, algorithm)
+
+
+def read_embedded_descriptor(fd: int, header: SparseHeader, file_size: int, path: str) -> bytes:
+    if header.descriptor_offset == 0 or header.descriptor_size == 0:
+        return b""
+    start = header.descriptor_offset * SECTOR
+    size = header.descriptor_size * SECTOR
+    if start + size > file_size or size > 1024 * 1024:
+        raise DiskFormatError("embedded descriptor lies outside the file", path)
+    return os.pread(fd, size, start)
+
+
+class SparseExtent:
+    """Read access to one hosted sparse extent file, by byte offsets within it."""
+
+    def __init__(self, path: str, fd: int, header: SparseHeader, file_size: int, sectors: int) -> None:
+        self.path = path
+        self.fd = fd
+        self.header = header
+        self.file_size = file_size
+        h = header
+        if h.compressed or h.gd_offset == GD_AT_END:
+            raise DiskFormatError(
+                "streamOptimized (compressed) extents are not supported as input yet", path)
+        if h.grain_size == 0 or h.grain_size > MAX_GRAIN_SECTORS or h.grain_size & (h.grain_size - 1):
+            raise DiskFormatError(f"invalid grain size of {h.grain_size} sectors", path)
+        if not 1 <= h.gtes_per_gt <= 4096:
+            raise DiskFormatError(f"invalid number of grain table entries ({h.gtes_per_gt})", path)
+        if h.capacity == 0 or h.capacity > MAX_CAPACITY_SECTORS:
+            raise DiskFormatError(f"absurd capacity of {h.capacity} sectors", path)
+        if sectors > h.capacity:
+            raise DiskFormatError(
+                f"the descriptor declares {sectors} sectors but the extent holds {h.capacity}", path)
+        self.capacity = sectors * SECTOR
+        self.grain_bytes = h.grain_size * SECTOR
+        self.span_bytes = self.grain_bytes * h.gtes_per_gt
+        self.gt_bytes = h.gtes_per_gt * 4
+        gd_entries = -(-h.capacity // (h.grain_size * h.gtes_per_gt))
+        gd_start = h.gd_offset * SECTOR
+        if h.gd_offset == 0 or gd_start + gd_entries * 4 > file_size:
+            raise DiskFormatError(
+                f"grain directory at sector {h.gd_offset} ({gd_entries} entries) lies outside the "
+                f"file of {file_size} bytes", path)
+        gd = array("I")
+        gd.frombytes(os.pread(fd, gd_entries * 4, gd_start))
+        if gd.itemsize != 4:  # pragma: no cover - every supported platform has 4-byte unsigned int
+            raise DiskFormatError("platform without 32-bit arrays", path)
+        if struct.pack("=I", 1) != struct.pack("<I", 1):
+            gd.byteswap()
+        self.gd = gd
+        self._cache: dict = {}
+
+    def _grain_table(self, index: int) -> Optional[array]:
+        """Grain table ``index`` (None when unallocated), validated, cached."""
+        cached = self._cache.get(index)
+        if cached is not None:
+            return cached
+        sector = self.gd[index]
+        if sector == 0:
+            return None
+        start = sector * SECTOR
+        if start + self.gt_bytes > self.file_size:
+            raise DiskFormatError(
+                f"grain directory entry {index} points past the end of the file (sector {sector})", self.path)
+        table = array("I")
+        table.frombytes(os.pread(self.fd, self.gt_bytes, start))
+        if struct.pack("=I", 1) != struct.pack("<I", 1):
+            table.byteswap()
+        if len(self._cache) >= 4:
+            self._cache.clear()
+        self._cache[index] = table
+        return table
+
+    def _grain_sector(self, grain: int) -> int:
+        """File sector of a grain; 0 for a grain that reads as zeros."""
+        table = self._grain_table(grain // self.header.gtes_per_gt)
+        if table is None:
+            return 0
+        sector = table[grain % self.header.gtes_per_gt]
+        if sector == 1 and self.header.flags & FLAG_ZERO_GRAIN_GTE:
+            return 0
+        if sector and sector * SECTOR >= self.file_size:
+            raise DiskFormatError(
+                f"grain table entry for grain {grain} points past the end of the file (sector {sector})",
+                self.path)
+        return sector
+
+    def allocated_ranges(self) -> Iterator[Tuple[int, int]]:
+        """Byte ranges (offset, length) of allocated grains, ascending, merged."""
+        gtes = self.header.gtes_per_gt
+        zero_marker = 1 if self.header.flags & FLAG_ZERO_GRAIN_GTE else -1
+        run_start = -1
+        run_end = -1
+        for gt_index in range(len(self.gd)):
+            if self.gd[gt_index] == 0:
+                continue
+            base = gt_index * self.span_bytes
+            if base >= self.capacity:
+                break
+            table = self._grain_table(gt_index)
+            if table is None or not any(table):
+                continue
+            for slot in range(gtes):
+                entry = table[slot]
+                if entry == 0 or entry == zero_marker:
+                    continue
+                start = base + slot * self.grain_bytes
+                if start >= self.capacity:
+                    break
+                if start == run_end:
+                    run_end = start + self.grain_bytes
+                    continue
+                if run_start >= 0:
+                    yield run_start, min(run_end, self.capacity) - run_start
+                run_start, run_end = start, start + self.grain_bytes
+        if run_start >= 0:
+            yield run_start, min(run_end, self.capacity) - run_start
+
+    def read(self, offset: int, length: int) -> bytes:
+        """Bytes [offset, offset+length) of the extent; unallocated grains read as zeros."""
+        out = bytearray(length)
+        grain_bytes = self.grain_bytes
+        pos = offset
+        end = offset + length
+        run_file = -1  # file offset where the current physical run starts
+        run_out = 0  # where that run goes in ``out``
+        run_len = 0
+        while pos < end:
+            grain = pos // grain_bytes
+            within = pos - grain * grain_bytes
+            take = min(grain_bytes - within, end - pos)
+            sector = self._grain_sector(grain)
+            if sector:
+                file_off = sector * SECTOR + within
+                if run_len and run_file + run_len == file_off:
+                    run_len += take
+                else:
+                    if run_len:
+                        self._pread_into(out, run_out, run_file, run_len)
+                    run_file, run_out, run_len = file_off, pos - offset, take
+            pos += take
+        if run_len:
+            self._pread_into(out, run_out, run_file, run_len)
+        return bytes(out)
+
+    def _pread_into(self, out: bytearray, at: int, file_offset: int, length: int) -> None:
+        data = os.pread(self.fd, length, file_offset)
+        # A last grain cut short by the end of the file reads as zeros past it.
+        out[at:at + len(data)] = data

@@ -1,0 +1,24 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) ovatool.vmware contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Glue between Ansible modules and the engine: one domain exception, mapped once."""
+
+from __future__ import annotations
+
+import traceback
+
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.errors import OvatoolError
+
+
+def run_engine(module, action):
+    """Call ``action()`` and exit the module with its result dict, or fail with a readable message."""
+    try:
+        result = action()
+    except OvatoolError as exc:
+        module.fail_json(msg=str(exc))
+    except KeyboardInterrupt:
+        module.fail_json(msg="interrupted; nothing was left at the destination")
+    except Exception as exc:  # an engine bug: say so, keep the traceback for -vvv
+        module.fail_json(msg=f"internal error in ovatool: {exc!r}", exception=traceback.format_exc())
+    module.exit_json(**result)

@@ -1,0 +1,222 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) ovatool.vmware contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: ova_export
+short_description: Export a VMware VM (.vmx and its .vmdk disks) to an OVA, on the host that holds it
+version_added: 0.1.0
+description:
+  - Runs on the hypervisor host (VMware Workstation, Fusion or ESXi) and turns a powered-off VM into an
+    OVA appliance that VMware and other readers import.
+  - Reads only the allocated parts of the disks (sparse grain tables, holes of flat files) and compresses
+    them into streamOptimized disks on every core, with memory that does not grow with the disk size.
+  - Writes the OVA in a single pass (descriptor first, then manifest, then disks) to a hidden temporary file
+    beside O(dest) and renames it into place only when complete; on any error nothing is left behind.
+  - The sources are opened read-only and never changed.
+  - Uses ISA-L (C(isal)) or zlib-ng (C(zlib-ng)) for deflate when the host's Python has them, else zlib.
+author: ovatool.vmware contributors
+options:
+  src:
+    description: Path of the VM's C(.vmx) file.
+    type: path
+    required: true
+  dest:
+    description:
+      - Path of the C(.ova) to write.
+      - An existing directory, or a path ending in C(/), means C(<dest>/<name>.ova) where C(<name>) is the VM
+        name made safe for a file name.
+    type: path
+    required: true
+  force:
+    description:
+      - Overwrite O(dest) when it exists.
+      - When false and O(dest) exists, nothing is done and the task reports no change.
+    type: bool
+    default: false
+  name:
+    description: Name of the virtual system in the OVA (and of its files); defaults to the VM's display name.
+    type: str
+  threads:
+    description: Compression threads; V(0) means one per available core.
+    type: int
+    default: 0
+  compression:
+    description:
+      - V(fast), V(balanced), V(max), or a zlib-style level from V(1) to V(9).
+      - Presets are mapped per codec to levels of a similar ratio; the result reports the level used.
+    type: str
+    default: fast
+  codec:
+    description:
+      - Deflate implementation. V(auto) takes the fastest one importable on the host.
+      - Forcing one that is not installed fails with a message naming the package.
+    type: str
+    choices: [auto, isal, zlib-ng, zlib]
+    default: auto
+  manifest:
+    description: Digest algorithm of the manifest (C(.mf)). Old ESXi (6.5/6.7) wants V(sha1).
+    type: str
+    choices: [sha1, sha256, sha512]
+    default: sha256
+attributes:
+  check_mode:
+    support: full
+    description: Reports whether an export would happen, after checking the VM and its disks.
+  diff_mode:
+    support: none
+    description: No diff is produced.
+notes:
+  - Power the VM off first (see the C(ovatool.vmware.power_off) role); exporting a running VM copies
+    disks that are changing under it.
+  - Snapshot chains, streamOptimized inputs and ESXi delta disks are not supported yet and fail with a
+    message saying so.
+"""
+
+EXAMPLES = r"""
+- name: Export a VM into a folder, one OVA per VM
+  ovatool.vmware.ova_export:
+    src: /vms/appliance/appliance.vmx
+    dest: /exports/
+
+- name: Export with the best ratio and a SHA1 manifest for ESXi 6.7
+  ovatool.vmware.ova_export:
+    src: /vmfs/volumes/datastore1/web01/web01.vmx
+    dest: /vmfs/volumes/datastore1/exports/web01.ova
+    compression: max
+    manifest: sha1
+    force: true
+"""
+
+RETURN = r"""
+dest:
+  description: Path of the OVA.
+  returned: always
+  type: str
+  sample: /exports/appliance.ova
+name:
+  description: Name of the virtual system in the OVA.
+  returned: always
+  type: str
+size:
+  description: Size of the OVA in bytes.
+  returned: changed and not check mode
+  type: int
+format:
+  description: Output format.
+  returned: always
+  type: str
+  sample: ova
+manifest:
+  description: Manifest digest algorithm.
+  returned: always
+  type: str
+  sample: sha256
+digests:
+  description: Digest of each member, as written in the manifest.
+  returned: changed and not check mode
+  type: dict
+  sample: {"appliance.ovf": "5716a9...", "appliance-disk1.vmdk": "522139..."}
+members:
+  description: Archive members in order (C(name), C(size), C(digest); the manifest's digest is null).
+  returned: changed and not check mode
+  type: list
+  elements: dict
+disks:
+  description: One entry per exported disk.
+  returned: changed and not check mode
+  type: list
+  elements: dict
+  contains:
+    source:
+      description: The source C(.vmdk).
+      type: str
+    href:
+      description: The disk's file name in the OVA.
+      type: str
+    controller:
+      description: Controller the disk is attached to.
+      type: str
+    unit:
+      description: Unit on the controller.
+      type: int
+    create_type:
+      description: The source's VMDK C(createType).
+      type: str
+    capacity_bytes:
+      description: Virtual size in bytes.
+      type: int
+    allocated_bytes:
+      description: Bytes read from the source (allocated grains only).
+      type: int
+    populated_bytes:
+      description: Bytes of non-zero data (the OVF's C(populatedSize)).
+      type: int
+    written_bytes:
+      description: Size of the streamOptimized disk in the OVA.
+      type: int
+    seconds:
+      description: Time spent on this disk.
+      type: float
+codec:
+  description: Deflate implementation used.
+  returned: always
+  type: str
+  sample: isal
+compression_level:
+  description: Level passed to the codec.
+  returned: always
+  type: int
+threads:
+  description: Compression threads used.
+  returned: always
+  type: int
+elapsed_seconds:
+  description: Wall time of the export.
+  returned: changed and not check mode
+  type: float
+throughput_mbps:
+  description: Allocated source data exported per second, in MB/s.
+  returned: changed and not check mode
+  type: float
+msg:
+  description: Why nothing was done, or what would be done in check mode.
+  returned: when not changed, and in check mode
+  type: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.ovatool.vmware.plugins.module_utils.common import run_engine
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export import ExportOptions, export_vm
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            src=dict(type="path", required=True),
+            dest=dict(type="path", required=True),
+            force=dict(type="bool", default=False),
+            name=dict(type="str"),
+            threads=dict(type="int", default=0),
+            compression=dict(type="str", default="fast"),
+            codec=dict(type="str", default="auto", choices=["auto", "isal", "zlib-ng", "zlib"]),
+            manifest=dict(type="str", default="sha256", choices=["sha1", "sha256", "sha512"]),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    options = ExportOptions(
+        src=params["src"], dest=params["dest"], force=params["force"], threads=params["threads"],
+        compression=params["compression"], codec=params["codec"], manifest=params["manifest"],
+        name=params["name"], check_mode=module.check_mode,
+    )
+    run_engine(module, lambda: export_vm(options))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Demo: make a small VM from real files, export it with playbooks/export_all.yml on localhost.
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+ensure_system_tools qemu-img:qemu-utils mkfs.ext4:e2fsprogs
+ensure_venv "$ROOT/scripts/requirements.txt"
+export ANSIBLE_COLLECTIONS_PATH
+ANSIBLE_COLLECTIONS_PATH=$(collection_path)
+
+DEMO=${OVATOOL_DEMO_DIR:-$ROOT/demo-output}
+mkdir -p "$DEMO"
+if [ ! -f "$DEMO/vms/demo-appliance/demo-appliance.vmx" ]; then
+  echo "Making the demo VM (ext4 with real files from this machine, mostly empty) in $DEMO/vms"
+  python "$ROOT/tests/vmfactory.py" demo "$DEMO" >/dev/null
+fi
+
+cd "$ROOT"
+ansible-playbook playbooks/export_all.yml -i localhost, \
+  -e ansible_connection=local -e "ansible_python_interpreter=$(command -v python)" \
+  -e "{\"ovatool_vm_search_paths\": [\"$DEMO/vms\"], \"ovatool_output_dir\": \"$DEMO/ova\", \"ovatool_force\": true}"
+
+echo
+echo "OVA written:"
+ls -l "$DEMO"/ova/*.ova

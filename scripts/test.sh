@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: unit and functional tests (pytest), then ansible-test sanity.
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+ensure_system_tools qemu-img:qemu-utils vmdkinfo:libvmdk-utils mkfs.ext4:e2fsprogs
+ensure_venv "$ROOT/scripts/requirements-test.txt"
+export ANSIBLE_COLLECTIONS_PATH
+ANSIBLE_COLLECTIONS_PATH=$(collection_path)
+
+cd "$ROOT"
+python -m pytest -n "${OVATOOL_TEST_WORKERS:-2}" -p no:cacheprovider "$@" tests
+bash "$ROOT/scripts/sanity.sh"

@@ -1,0 +1,73 @@
+# Copyright (c) ovatool.vmware contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Shared fixtures: the engine on sys.path, the corpus, oracles, and real disk images."""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COLLECTIONS = os.path.join(ROOT, ".build", "collections")
+_link = os.path.join(COLLECTIONS, "ansible_collections", "ovatool", "vmware")
+if not os.path.lexists(_link):
+    os.makedirs(os.path.dirname(_link), exist_ok=True)
+    try:
+        os.symlink(ROOT, _link)
+    except FileExistsError:  # another xdist worker made it first
+        pass
+if COLLECTIONS not in sys.path:
+    sys.path.insert(0, COLLECTIONS)
+os.environ.setdefault("ANSIBLE_COLLECTIONS_PATH", COLLECTIONS)
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+
+import vmfactory  # noqa: E402
+
+CORPUS = os.environ.get("OVATOOL_CORPUS", os.path.join(os.path.dirname(ROOT), "shared", "corpus"))
+MiB = 1024 * 1024
+
+
+def need_tool(name: str) -> str:
+    """Oracles are not optional: a missing one fails the test run loudly instead of skipping."""
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is not installed; scripts/test.sh installs it (apt-get)", pytrace=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def corpus() -> str:
+    if not os.path.isdir(CORPUS):
+        pytest.skip(f"the shared corpus is not at {CORPUS} (CI has it beside the checkout)")
+    return CORPUS
+
+
+@pytest.fixture(scope="session")
+def xsd(corpus):
+    xmlschema = pytest.importorskip("xmlschema")
+    folder = os.path.join(corpus, "xsd")
+    return xmlschema.XMLSchema(os.path.join(folder, "dsp8023_1.1.1.xsd"),
+                               locations=[("http://schemas.dmtf.org/wbem/wscim/1/common",
+                                           os.path.join(folder, "common.xsd"))])
+
+
+@pytest.fixture(scope="session")
+def images(tmp_path_factory):
+    """Raw images with real file-system content, made once per test worker."""
+    need_tool("qemu-img")
+    need_tool("mkfs.ext4")
+    folder = tmp_path_factory.mktemp("images")
+    odd = str(folder / "odd.raw")  # 40 MiB + 3 sectors: not a multiple of the 64 KiB grain
+    vmfactory.make_fs_image(odd, 40 * MiB + 1536, 10 * MiB)
+    gappy = str(folder / "gappy.raw")  # 200 MiB with data at 0, 150 MiB and the last sector only
+    vmfactory.make_fs_image(gappy, 200 * MiB, 4 * MiB)
+    with open(gappy, "r+b") as handle:
+        with open(odd, "rb") as src:
+            handle.seek(150 * MiB + 4096)
+            handle.write(src.read(3 * MiB))
+        handle.seek(200 * MiB - 512)
+        handle.write(b"last sector".ljust(512, b"!"))
+    return {"odd": odd, "gappy": gappy}

@@ -1,0 +1,133 @@
+# Copyright (c) ovatool.vmware contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Build test and demo VMs from real content with real tools (mkfs.ext4 -d, qemu-img).
+
+Used by the tests, the benchmark and ``scripts/demo.sh`` (``python tests/vmfactory.py demo DIR``).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+MiB = 1024 * 1024
+CONTENT_ROOTS = ("/usr/share/doc", "/usr/share/common-licenses", "/usr/lib/python3", "/usr/share/perl5",
+                 "/usr/lib/x86_64-linux-gnu", "/usr/bin")
+
+
+def run(argv: Sequence[str]) -> str:
+    done = subprocess.run(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr.strip()}")
+    return done.stdout
+
+
+def gather_files(dest: str, budget: int, roots: Iterable[str] = CONTENT_ROOTS) -> int:
+    """Copy real files from this machine into ``dest`` until ``budget`` bytes; returns bytes copied."""
+    os.makedirs(dest, exist_ok=True)
+    used = 0
+    for root in roots:
+        for folder, dirs, files in os.walk(root):
+            dirs.sort()
+            for name in sorted(files):
+                src = os.path.join(folder, name)
+                if not os.path.isfile(src) or os.path.islink(src):
+                    continue
+                try:
+                    size = os.path.getsize(src)
+                except OSError:
+                    continue
+                if size > budget // 4 or used + size > budget:
+                    continue
+                target = os.path.join(dest, os.path.relpath(src, "/"))
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                try:
+                    shutil.copyfile(src, target)
+                except OSError:
+                    continue
+                used += size
+                if used >= budget * 0.98:
+                    return used
+    return used
+
+
+def make_fs_image(path: str, size: int, content_bytes: int, workdir: Optional[str] = None) -> str:
+    """A raw image of ``size`` bytes holding an ext4 file system filled with real files."""
+    stage = os.path.join(workdir or os.path.dirname(path), os.path.basename(path) + ".content")
+    gather_files(stage, content_bytes)
+    with open(path, "wb") as handle:
+        handle.truncate(size - size % 4096)
+    run(["mkfs.ext4", "-q", "-F", "-E", "lazy_itable_init=1,lazy_journal_init=1", "-d", stage, path])
+    shutil.rmtree(stage, ignore_errors=True)
+    if size % 4096:  # a tail that is not a whole block (and maybe not a whole grain)
+        with open(path, "r+b") as handle:
+            handle.truncate(size)
+            handle.seek(size - 7)
+            handle.write(b"tail!\n\x01")
+    return path
+
+
+def convert(raw: str, vmdk: str, subformat: str, adapter: str = "lsilogic") -> str:
+    """qemu-img convert raw -> vmdk with the given subformat."""
+    run(["qemu-img", "convert", "-f", "raw", "-O", "vmdk", "-o", f"subformat={subformat},adapter_type={adapter}",
+         raw, vmdk])
+    return vmdk
+
+
+def write_vmx(path: str, name: str, disks: List[Tuple[str, str]], extra: Optional[Dict[str, str]] = None,
+              guest_os: str = "ubuntu-64") -> str:
+    """A VMX with the given disks: [(address like 'scsi0:0', file name)]."""
+    lines = {
+        ".encoding": "UTF-8", "config.version": "8", "virtualHW.version": "19", "displayName": name,
+        "guestOS": guest_os, "numvcpus": "2", "cpuid.coresPerSocket": "1", "memsize": "1024",
+        "ethernet0.present": "TRUE", "ethernet0.virtualDev": "vmxnet3", "ethernet0.connectionType": "nat",
+        "ethernet0.addressType": "generated", "ethernet0.generatedAddress": "00:0c:29:12:34:56",
+    }
+    controllers = set()
+    for address, file_name in disks:
+        ctrl, unit = address.split(":")
+        if ctrl not in controllers:
+            controllers.add(ctrl)
+            lines[f"{ctrl}.present"] = "TRUE"
+            if ctrl.startswith("scsi"):
+                lines[f"{ctrl}.virtualDev"] = "lsilogic"
+        lines[f"{address}.present"] = "TRUE"
+        lines[f"{address}.fileName"] = file_name
+    lines.update(extra or {})
+    with open(path, "w", encoding="utf-8", newline="\r\n") as handle:
+        for key, value in lines.items():
+            escaped = value.replace("|", "|7C").replace('"', "|22")  # VMX hex escapes
+            handle.write(f'{key} = "{escaped}"\n')
+    return path
+
+
+def make_demo(folder: str, size_mb: int = 512, content_mb: int = 96) -> str:
+    """The README's demo VM: one monolithicSparse disk holding ext4 with real files, mostly empty."""
+    vm_dir = os.path.join(folder, "vms", "demo-appliance")
+    os.makedirs(vm_dir, exist_ok=True)
+    raw = os.path.join(folder, "demo-disk.raw")
+    make_fs_image(raw, size_mb * MiB, content_mb * MiB)
+    convert(raw, os.path.join(vm_dir, "demo-appliance.vmdk"), "monolithicSparse")
+    os.unlink(raw)
+    return write_vmx(os.path.join(vm_dir, "demo-appliance.vmx"), "Demo Appliance",
+                     [("scsi0:0", "demo-appliance.vmdk")])
+
+
+def main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="make the demo VM under DIR/vms/")
+    demo.add_argument("dir")
+    demo.add_argument("--size-mb", type=int, default=512)
+    demo.add_argument("--content-mb", type=int, default=96)
+    args = parser.parse_args(argv)
+    print(make_demo(args.dir, args.size_mb, args.content_mb))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
