@@ -169,7 +169,8 @@ def export_vm(options: ExportOptions) -> Dict[str, Any]:
     algorithm = manifest.check_algorithm(options.manifest)
     threads = resolve_threads(options.threads)
     result: Dict[str, Any] = {"dest": dest, "name": name, "codec": codec.name, "compression_level": codec.level,
-                              "threads": threads, "manifest": algorithm, "format": "ova"}
+                              "threads": threads, "manifest": algorithm, "format": "ova",
+                              "warnings": list(vm.warnings)}
     if os.path.lexists(dest) and not options.force:
         result.update(changed=False, msg=f"{dest} exists; use force to overwrite it")
         return result

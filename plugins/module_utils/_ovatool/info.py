@@ -49,6 +49,7 @@ def vm_info(vm: VirtualMachine, allocation: bool = False) -> Dict[str, Any]:
         "encrypted": vm.encrypted,
         "vtpm": vm.vtpm,
         "nvram": vm.nvram,
+        "warnings": list(vm.warnings),
         "controllers": [{"name": c.name, "type": c.virtual_dev} for c in vm.controllers],
         "disks": [disk_info(ref, allocation) for ref in vm.disks],
         "cdroms": [{"controller": c.controller, "unit": c.unit, "type": c.device_type, "file_name": c.file_name}

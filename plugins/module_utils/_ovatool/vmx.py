@@ -14,6 +14,7 @@ import codecs
 import ntpath
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from typing import Dict, Iterator, List, Optional, Tuple
 
@@ -73,8 +74,13 @@ def is_true(value: Optional[str]) -> bool:
     return value is not None and value.strip().lower() in ("true", "yes", "1", "on")
 
 
-def decode_vmx(raw: bytes, path: str = "") -> str:
-    """Decode VMX bytes by their ``.encoding`` line (UTF-8, then windows-1252 without one)."""
+def decode_vmx(raw: bytes, path: str = "", warnings: Optional[List[str]] = None) -> str:
+    """Decode VMX bytes by their ``.encoding`` line (UTF-8, then windows-1252 without one).
+
+    Bytes that are invalid in the declared encoding occur in real files (a
+    truncated multi-byte name in an unrelated key); VMware loads such files,
+    so they are replaced and reported in ``warnings`` instead of failing.
+    """
     if b"\x00" in raw:
         raise VmxError("not a VMX file: it contains binary data (NUL bytes)", path)
     match = _ENCODING_LINE.search(raw)
@@ -87,10 +93,10 @@ def decode_vmx(raw: bytes, path: str = "") -> str:
         try:
             return raw.decode(encoding)
         except UnicodeDecodeError as exc:
-            raise VmxError(
-                f"bytes at offset {exc.start} are not valid {declared} although .encoding says so",
-                path,
-            ) from None
+            if warnings is not None:
+                warnings.append(f"{path}: bytes at offset {exc.start} are not valid {declared} although "
+                                ".encoding says so; they were replaced")
+            return raw.decode(encoding, errors="replace")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -128,18 +134,21 @@ def parse_vmx_text(text: str, path: str = "") -> Dict[str, str]:
     return values
 
 
-def read_vmx(path: str) -> Dict[str, str]:
+def read_vmx(path: str, warnings: Optional[List[str]] = None) -> Dict[str, str]:
     """Read and parse a .vmx file."""
     try:
+        mode = os.stat(path).st_mode
+        if stat.S_ISDIR(mode):
+            raise VmxError("is a directory, not a .vmx file", path)
+        if not stat.S_ISREG(mode):
+            raise VmxError("not a regular file", path)
         with open(path, "rb") as handle:
             raw = handle.read(MAX_VMX_BYTES + 1)
-    except IsADirectoryError:
-        raise VmxError("is a directory, not a .vmx file", path) from None
     except OSError as exc:
         raise VmxError(os_error(exc, path, "cannot read the VMX").message, path) from None
     if len(raw) > MAX_VMX_BYTES:
         raise VmxError(f"larger than {MAX_VMX_BYTES // (1024 * 1024)} MiB: not a VMX file", path)
-    return parse_vmx_text(decode_vmx(raw, path), path)
+    return parse_vmx_text(decode_vmx(raw, path, warnings), path)
 
 
 @dataclass
@@ -210,6 +219,7 @@ class VirtualMachine:
     sound: str = ""
     vmci: bool = False
     floppy: bool = False
+    warnings: List[str] = field(default_factory=list)
 
     @property
     def folder(self) -> str:
@@ -342,4 +352,7 @@ def build_vm(values: Dict[str, str], vmx_path: str) -> VirtualMachine:
 
 def load_vm(vmx_path: str) -> VirtualMachine:
     """Read a .vmx and build its model."""
-    return build_vm(read_vmx(vmx_path), vmx_path)
+    warnings: List[str] = []
+    vm = build_vm(read_vmx(vmx_path, warnings), vmx_path)
+    vm.warnings.extend(warnings)
+    return vm

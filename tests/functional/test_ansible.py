@@ -1,0 +1,141 @@
+# Copyright (c) ovatool.vmware contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The modules and the playbook through Ansible itself (AnsiballZ, module_utils packaging and all)."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+import ovacheck
+import vmfactory
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.path.dirname(sys.executable)
+
+
+def ansible_env(tmp_path) -> dict:
+    env = dict(os.environ)
+    env.update(ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-tmp"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0",
+               ANSIBLE_HOST_KEY_CHECKING="0", ANSIBLE_RETRY_FILES_ENABLED="0", ANSIBLE_DEPRECATION_WARNINGS="0")
+    return env
+
+
+def adhoc(tmp_path, module: str, args: dict, check: bool = False) -> dict:
+    """Run one module on localhost with ``ansible``; return its result (from the tree callback)."""
+    if shutil.which("ansible", path=BIN) is None:
+        pytest.fail("ansible is not installed in the test virtualenv", pytrace=False)
+    tree = tmp_path / "tree"
+    argv = [os.path.join(BIN, "ansible"), "localhost", "-i", "localhost,", "-c", "local",
+            "-e", f"ansible_python_interpreter={sys.executable}", "-m", module, "-a", json.dumps(args),
+            "-t", str(tree)]
+    if check:
+        argv.append("--check")
+    done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
+                          env=ansible_env(tmp_path), cwd=ROOT, timeout=300)
+    with open(tree / "localhost") as handle:
+        result = json.load(handle)
+    result["_stdout"] = done.stdout
+    result["_rc"] = done.returncode
+    shutil.rmtree(tree)
+    return result
+
+
+@pytest.fixture()
+def vm(tmp_path, images):
+    folder = tmp_path / "vms" / "app"
+    folder.mkdir(parents=True)
+    vmfactory.convert(images["odd"], str(folder / "app.vmdk"), "monolithicSparse")
+    vmfactory.convert(images["gappy"], str(folder / "data.vmdk"), "twoGbMaxExtentFlat")
+    vmx = vmfactory.write_vmx(str(folder / "app.vmx"), "App Server", [("scsi0:0", "app.vmdk"),
+                                                                      ("scsi0:1", "data.vmdk")])
+    out = tmp_path / "out"
+    out.mkdir()
+    return {"vmx": vmx, "out": str(out), "raws": [images["odd"], images["gappy"]], "folder": str(folder)}
+
+
+def test_ova_export_module(tmp_path, vm):
+    result = adhoc(tmp_path, "ovatool.vmware.ova_export", {"src": vm["vmx"], "dest": vm["out"] + "/"})
+    assert result["_rc"] == 0, result["_stdout"]
+    assert result["changed"] is True and result["dest"] == os.path.join(vm["out"], "App_Server.ova")
+    assert [d["href"] for d in result["disks"]] == ["App_Server-disk1.vmdk", "App_Server-disk2.vmdk"]
+    assert result["codec"] in ("isal", "zlib-ng", "zlib") and result["threads"] >= 1
+    ova = ovacheck.read_ova(result["dest"])
+    assert ova["manifest"] == result["digests"]
+    for name, raw in zip(["App_Server-disk1.vmdk", "App_Server-disk2.vmdk"], vm["raws"]):
+        ovacheck.assert_same_disk(raw, ovacheck.extract(result["dest"], name, str(tmp_path)))
+
+    again = adhoc(tmp_path, "ovatool.vmware.ova_export", {"src": vm["vmx"], "dest": vm["out"] + "/"})
+    assert again["_rc"] == 0 and again["changed"] is False
+
+
+def test_ova_export_check_mode(tmp_path, vm):
+    result = adhoc(tmp_path, "ovatool.vmware.ova_export", {"src": vm["vmx"], "dest": vm["out"]}, check=True)
+    assert result["_rc"] == 0 and result["changed"] is True, result["_stdout"]
+    assert os.listdir(vm["out"]) == []
+
+
+def test_ova_export_failure_is_readable(tmp_path, vm):
+    os.unlink(os.path.join(vm["folder"], "data-f001.vmdk"))
+    result = adhoc(tmp_path, "ovatool.vmware.ova_export", {"src": vm["vmx"], "dest": vm["out"] + "/"})
+    assert result["_rc"] != 0 and "FAILED" in result["_stdout"]
+    assert "data-f001.vmdk" in result["msg"] and "missing" in result["msg"], result["msg"]
+    assert "Traceback" not in result["_stdout"] and "exception" not in result
+    assert os.listdir(vm["out"]) == []
+
+
+def test_ova_export_missing_codec_is_named(tmp_path, vm):
+    result = adhoc(tmp_path, "ovatool.vmware.ova_export",
+                   {"src": vm["vmx"], "dest": vm["out"] + "/", "codec": "isal"})
+    try:
+        import isal  # noqa: F401  pylint: disable=unused-import
+    except ImportError:
+        assert result["_rc"] != 0 and "isal" in result["msg"]
+    else:
+        assert result["_rc"] == 0 and result["codec"] == "isal"
+
+
+def test_vmx_info_module(tmp_path, vm):
+    os.unlink(os.path.join(vm["folder"], "app.vmdk"))
+    result = adhoc(tmp_path, "ovatool.vmware.vmx_info", {"path": vm["vmx"], "allocation": True})
+    assert result["_rc"] == 0, result["_stdout"]
+    info = result["vm"]
+    assert info["name"] == "App Server" and info["cpus"] == 2 and info["memory_mb"] == 1024
+    assert info["guest_id"] == "ubuntu64Guest" and info["hardware_version"] == 19
+    assert info["disks"][0]["missing"] is True and info["disks"][0]["controller"] == "scsi0"
+    second = info["disks"][1]
+    assert second["missing"] is False and second["create_type"] == "twoGbMaxExtentFlat"
+    assert second["capacity_bytes"] == os.path.getsize(vm["raws"][1])
+    assert 0 < second["allocated_bytes"] < second["capacity_bytes"] // 2
+    assert info["nics"] == [{"index": 0, "type": "vmxnet3", "network": "nat", "connection_type": "nat",
+                             "address_type": "generated"}]
+
+
+def test_export_all_playbook(tmp_path, vm, images):
+    other = tmp_path / "vms" / "nested" / "db"
+    other.mkdir(parents=True)
+    vmfactory.convert(images["odd"], str(other / "db.vmdk"), "monolithicFlat")
+    vmfactory.write_vmx(str(other / "db.vmx"), "Database", [("sata0:0", "db.vmdk")])
+    extra = {"ovatool_vm_search_paths": [str(tmp_path / "vms")], "ovatool_output_dir": str(tmp_path / "ovas")}
+    argv = [os.path.join(BIN, "ansible-playbook"), "playbooks/export_all.yml", "-i", "localhost,",
+            "-c", "local", "-e", f"ansible_python_interpreter={sys.executable}", "-e", json.dumps(extra)]
+
+    def play() -> str:
+        done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
+                              env=ansible_env(tmp_path), cwd=ROOT, timeout=600)
+        assert done.returncode == 0, done.stdout
+        return done.stdout
+
+    first = play()
+    assert sorted(os.listdir(tmp_path / "ovas")) == ["App_Server.ova", "Database.ova"]
+    assert re.search(r"localhost\s*:\s*ok=\d+\s+changed=2\b", first), first
+    ovacheck.read_ova(str(tmp_path / "ovas" / "Database.ova"))
+    second = play()
+    assert re.search(r"localhost\s*:\s*ok=\d+\s+changed=0\b", second), second
+    assert "exists, not exported again" in second

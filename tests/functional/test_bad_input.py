@@ -1,0 +1,164 @@
+# Copyright (c) ovatool.vmware contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Bad input: a clear error naming the file and the problem, nothing left behind, sources unchanged."""
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+
+import pytest
+
+import vmfactory
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.errors import OvatoolError
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export import ExportOptions, export_vm
+
+MiB = 1024 * 1024
+
+
+def snapshot(folder: str) -> dict:
+    """Content digest and mtime of every file below ``folder``."""
+    state = {}
+    for base, _, files in os.walk(folder):
+        for name in files:
+            path = os.path.join(base, name)
+            with open(path, "rb") as handle:
+                state[path] = (hashlib.sha256(handle.read()).hexdigest(), os.stat(path).st_mtime_ns)
+    return state
+
+
+@pytest.fixture()
+def vm(tmp_path, images):
+    """A VM with a monolithicSparse disk, and an empty output folder."""
+    folder = tmp_path / "vm"
+    folder.mkdir()
+    vmfactory.convert(images["odd"], str(folder / "disk.vmdk"), "monolithicSparse")
+    vmx = vmfactory.write_vmx(str(folder / "vm.vmx"), "Bad Input", [("scsi0:0", "disk.vmdk")])
+    out = tmp_path / "out"
+    out.mkdir()
+    return {"vmx": vmx, "disk": str(folder / "disk.vmdk"), "folder": str(folder), "out": str(out)}
+
+
+def fails_cleanly(vm, *needles, **options):
+    before = snapshot(vm["folder"])
+    with pytest.raises(OvatoolError) as info:
+        export_vm(ExportOptions(src=vm["vmx"], dest=vm["out"] + "/", **options))
+    message = str(info.value)
+    for needle in needles:
+        assert needle in message, message
+    assert os.listdir(vm["out"]) == [], "something was left at the destination"
+    assert snapshot(vm["folder"]) == before, "a source changed"
+    return message
+
+
+def patch(path: str, offset: int, data: bytes) -> None:
+    with open(path, "r+b") as handle:
+        handle.seek(offset)
+        handle.write(data)
+
+
+def sparse_layout(path: str):
+    with open(path, "rb") as handle:
+        head = handle.read(512)
+        gd_offset = struct.unpack_from("<Q", head, 56)[0]
+        handle.seek(gd_offset * 512)
+        gt_sector = struct.unpack("<I", handle.read(4))[0]
+        handle.seek(gt_sector * 512)
+        table = struct.unpack("<512I", handle.read(2048))
+    return gd_offset, gt_sector, table
+
+
+def test_missing_vmx(vm):
+    os.unlink(vm["vmx"])
+    fails_cleanly(vm, vm["vmx"], "no such file")
+
+
+def test_missing_disk(vm):
+    os.rename(vm["disk"], vm["disk"] + ".moved")
+    fails_cleanly(vm, vm["vmx"], "scsi0:0", "disk.vmdk", "missing")
+
+
+def test_descriptor_that_does_not_parse(vm, tmp_path):
+    text = os.path.join(vm["folder"], "text.vmdk")
+    with open(text, "w") as handle:
+        handle.write("# Disk DescriptorFile\ncreateType=\"monolithicFlat\"\nRW lots FLAT \"x\"\n")
+    vmfactory.write_vmx(vm["vmx"], "Bad Input", [("scsi0:0", "text.vmdk")])
+    fails_cleanly(vm, text, "line 3", "does not parse")
+
+
+def test_grain_directory_outside_the_file(vm):
+    patch(vm["disk"], 56, struct.pack("<Q", 0x7FFFFFFF))
+    fails_cleanly(vm, vm["disk"], "grain directory", "outside the file")
+
+
+def test_grain_table_outside_the_file(vm):
+    gd_offset, _, _ = sparse_layout(vm["disk"])
+    patch(vm["disk"], gd_offset * 512, struct.pack("<I", 0x7FFFFFF0))
+    fails_cleanly(vm, vm["disk"], "grain directory entry 0", "past the end of the file")
+
+
+def test_grain_outside_the_file_midway(vm):
+    """The error comes after writing has begun: the partial OVA must still vanish."""
+    _, gt_sector, table = sparse_layout(vm["disk"])
+    slot = max(i for i, entry in enumerate(table) if entry)
+    patch(vm["disk"], gt_sector * 512 + slot * 4, struct.pack("<I", 0x7FFFFFF0))
+    fails_cleanly(vm, vm["disk"], f"grain {slot}", "past the end of the file")
+
+
+def test_flat_extent_shorter_than_declared(vm, images):
+    vmfactory.convert(images["odd"], os.path.join(vm["folder"], "flat.vmdk"), "monolithicFlat")
+    flat = os.path.join(vm["folder"], "flat-flat.vmdk")
+    with open(flat, "r+b") as handle:
+        handle.truncate(os.path.getsize(flat) - 4096)
+    vmfactory.write_vmx(vm["vmx"], "Bad Input", [("scsi0:0", "flat.vmdk")])
+    fails_cleanly(vm, flat, "shorter than declared")
+
+
+def test_not_a_vmdk_at_all(vm):
+    with open(vm["disk"], "wb") as handle:
+        handle.write(os.urandom(2 * MiB))
+    fails_cleanly(vm, vm["disk"], "neither a VMDK descriptor nor a sparse VMDK")
+
+
+def test_encrypted_vm(vm):
+    with open(vm["vmx"], "a") as handle:
+        handle.write('encryption.keySafe = "vmware:key/list/(pair/(phrase/abc))"\r\n')
+    fails_cleanly(vm, "encrypted")
+
+
+def test_snapshot_child_is_refused_clearly(vm, images):
+    child = os.path.join(vm["folder"], "disk-000001.vmdk")
+    vmfactory.run(["qemu-img", "create", "-q", "-f", "vmdk", "-b", "disk.vmdk", "-F", "vmdk", child])
+    vmfactory.write_vmx(vm["vmx"], "Bad Input", [("scsi0:0", "disk-000001.vmdk")])
+    fails_cleanly(vm, child, "snapshot", "not supported yet")
+
+
+def test_destination_folder_missing(vm):
+    with pytest.raises(OvatoolError, match="destination folder .* does not exist"):
+        export_vm(ExportOptions(src=vm["vmx"], dest=os.path.join(vm["out"], "no", "such", "x.ova")))
+
+
+def test_unknown_codec_and_compression(vm):
+    fails_cleanly(vm, "unknown codec", codec="lzma")
+    fails_cleanly(vm, "compression", compression="ultra")
+    fails_cleanly(vm, "outside 1..9", compression="12")
+
+
+def test_existing_dest_is_left_alone_unless_forced(vm):
+    dest = os.path.join(vm["out"], "keep.ova")
+    with open(dest, "wb") as handle:
+        handle.write(b"precious")
+    result = export_vm(ExportOptions(src=vm["vmx"], dest=dest))
+    assert result["changed"] is False and "exists" in result["msg"]
+    with open(dest, "rb") as handle:
+        assert handle.read() == b"precious"
+    result = export_vm(ExportOptions(src=vm["vmx"], dest=dest, force=True))
+    assert result["changed"] is True and os.path.getsize(dest) == result["size"]
+    assert sorted(os.listdir(vm["out"])) == ["keep.ova"]
+
+
+def test_check_mode_writes_nothing(vm):
+    result = export_vm(ExportOptions(src=vm["vmx"], dest=vm["out"] + "/", check_mode=True))
+    assert result["changed"] is True and result["dest"].endswith("Bad_Input.ova")
+    assert os.listdir(vm["out"]) == []
