@@ -70,7 +70,7 @@ def extract(path: str, name: str, dest_dir: str) -> str:
 
 
 def run(argv: List[str]) -> subprocess.CompletedProcess:
-    return subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+    return subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, check=False)
 
 
 def assert_same_disk(raw: str, vmdk: str) -> None:

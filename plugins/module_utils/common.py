@@ -21,4 +21,6 @@ def run_engine(module, action):
         module.fail_json(msg="interrupted; nothing was left at the destination")
     except Exception as exc:  # an engine bug: say so, keep the traceback for -vvv
         module.fail_json(msg=f"internal error in ovatool: {exc!r}", exception=traceback.format_exc())
+    for warning in result.pop("warnings", None) or ():
+        module.warn(warning)
     module.exit_json(**result)

@@ -19,7 +19,7 @@ description:
     beside O(dest) and renames it into place only when complete; on any error nothing is left behind.
   - The sources are opened read-only and never changed.
   - Uses ISA-L (C(isal)) or zlib-ng (C(zlib-ng)) for deflate when the host's Python has them, else zlib.
-author: ovatool.vmware contributors
+author: ovatool developers (@ovatool)
 options:
   src:
     description: Path of the VM's C(.vmx) file.

@@ -15,7 +15,7 @@ description:
     and reports the VM's hardware and disks, as the M(ovatool.vmware.ova_export) module sees them.
   - Honours the file's C(.encoding), case-insensitive keys and C(|XX) escapes.
   - Disk files that are not there are reported with RV(vm.disks[].missing=true) instead of failing.
-author: ovatool.vmware contributors
+author: ovatool developers (@ovatool)
 options:
   path:
     description: Path of the C(.vmx) file.

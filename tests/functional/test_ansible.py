@@ -37,7 +37,7 @@ def adhoc(tmp_path, module: str, args: dict, check: bool = False) -> dict:
             "-t", str(tree)]
     if check:
         argv.append("--check")
-    done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
+    done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, check=False,
                           env=ansible_env(tmp_path), cwd=ROOT, timeout=300)
     with open(tree / "localhost") as handle:
         result = json.load(handle)
@@ -127,7 +127,7 @@ def test_export_all_playbook(tmp_path, vm, images):
             "-c", "local", "-e", f"ansible_python_interpreter={sys.executable}", "-e", json.dumps(extra)]
 
     def play() -> str:
-        done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
+        done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, check=False,
                               env=ansible_env(tmp_path), cwd=ROOT, timeout=600)
         assert done.returncode == 0, done.stdout
         return done.stdout

@@ -20,7 +20,7 @@ MiB = 1024 * 1024
 def snapshot(folder: str) -> dict:
     """Content digest and mtime of every file below ``folder``."""
     state = {}
-    for base, _, files in os.walk(folder):
+    for base, _dirs, files in os.walk(folder):
         for name in files:
             path = os.path.join(base, name)
             with open(path, "rb") as handle:
@@ -93,14 +93,14 @@ def test_grain_directory_outside_the_file(vm):
 
 
 def test_grain_table_outside_the_file(vm):
-    gd_offset, _, _ = sparse_layout(vm["disk"])
+    gd_offset = sparse_layout(vm["disk"])[0]
     patch(vm["disk"], gd_offset * 512, struct.pack("<I", 0x7FFFFFF0))
     fails_cleanly(vm, vm["disk"], "grain directory entry 0", "past the end of the file")
 
 
 def test_grain_outside_the_file_midway(vm):
     """The error comes after writing has begun: the partial OVA must still vanish."""
-    _, gt_sector, table = sparse_layout(vm["disk"])
+    gt_sector, table = sparse_layout(vm["disk"])[1:]
     slot = max(i for i, entry in enumerate(table) if entry)
     patch(vm["disk"], gt_sector * 512 + slot * 4, struct.pack("<I", 0x7FFFFFF0))
     fails_cleanly(vm, vm["disk"], f"grain {slot}", "past the end of the file")

@@ -89,7 +89,7 @@ def test_several_disks_of_different_formats(tmp_path, images, xsd):
     disks = [(address, make_disk(raw, str(vm_dir), f"d{i}", kind)) for i, (address, kind, raw) in enumerate(layout)]
     vmx = vmfactory.write_vmx(str(vm_dir / "multi.vmx"), "Multi Disk <VM> & \"quotes\"", disks)
     # the VMX's controllers are listed scsi, sata, nvme, ide: disks come out in that order
-    result, ova = export_and_check(vmx, str(tmp_path / "out"), [raw for _, _, raw in layout], xsd, threads=2)
+    result, ova = export_and_check(vmx, str(tmp_path / "out"), [entry[2] for entry in layout], xsd, threads=2)
     assert [d["controller"] for d in result["disks"]] == ["scsi0", "sata0", "nvme0", "ide0"]
     assert os.path.basename(result["dest"]) == "Multi_Disk_VM_quotes.ova"
     name = ova["envelope"].find(".//{%s}VirtualSystem/{%s}Name" % (ovacheck.OVF_NS, ovacheck.OVF_NS)).text
@@ -130,6 +130,6 @@ def test_empty_disk_and_all_data_disk(tmp_path):
     disks = [("scsi0:0", make_disk(empty, str(vm_dir), "empty", "monolithicSparse")),
              ("scsi0:1", make_disk(full, str(vm_dir), "full", "monolithicFlat"))]
     vmx = vmfactory.write_vmx(str(vm_dir / "vm.vmx"), "Edges", disks)
-    result, _ = export_and_check(vmx, str(tmp_path / "out"), [empty, full])
+    result = export_and_check(vmx, str(tmp_path / "out"), [empty, full])[0]
     assert result["disks"][0]["populated_bytes"] == 0
     assert result["disks"][1]["populated_bytes"] == os.path.getsize(full)

@@ -108,7 +108,7 @@ class VirtualDisk:
 
     # -- building -------------------------------------------------------
     def _add(self, extent: Extent) -> None:
-        start = sum(e.capacity for _, e in self.extents)
+        start = sum(extent.capacity for _start, extent in self.extents)
         self.extents.append((start, extent))
 
 

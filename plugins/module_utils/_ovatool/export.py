@@ -146,7 +146,7 @@ def write_ova(file: BinaryIO, vm: VirtualMachine, name: str, base: str, disks: L
         })
 
     ovf_digest = archive.fill(ovf_slot, ovf.render(ovf.build_envelope(vm, name, planned), pad_to=reserved))
-    digests = [(ovf_name, ovf_digest)] + [d for d in archive.digests]
+    digests = [(ovf_name, ovf_digest)] + list(archive.digests)
     archive.fill(mf_slot, manifest.render(algorithm, digests))
     archive.close()
     members = [{"name": n, "size": archive.sizes[n], "digest": d} for n, d in digests]
@@ -183,8 +183,7 @@ def export_vm(options: ExportOptions) -> Dict[str, Any]:
         mtime = source_mtime([src] + [f for d in disks for f in d.files])
         try:
             with CancelOnSignal(), AtomicOutput(dest) as out:
-                assert out.file is not None
-                written = write_ova(out.file, vm, name, base, disks, codec, threads, algorithm, mtime,
+                written = write_ova(out.stream, vm, name, base, disks, codec, threads, algorithm, mtime,
                                     options.progress)
                 out.commit()
         except OSError as exc:

@@ -52,8 +52,15 @@ class AtomicOutput:
         self.file = os.fdopen(fd, "w+b", buffering=BUFFER)
         return self
 
+    @property
+    def stream(self) -> BinaryIO:
+        if self.file is None:
+            raise OutputError("internal error: the output is not open", self.dest)
+        return self.file
+
     def commit(self) -> None:
-        assert self.file is not None and self.temp is not None
+        if self.file is None or self.temp is None:
+            raise OutputError("internal error: commit() outside the with block", self.dest)
         self.file.flush()
         os.fsync(self.file.fileno())
         self.file.close()

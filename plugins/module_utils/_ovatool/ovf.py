@@ -116,12 +116,10 @@ def build_envelope(vm: VirtualMachine, name: str, disks: List[OvfDisk],
     """The OVF Envelope element for ``vm`` with the given exported disks."""
     env = ET.Element(_q("ovf", "Envelope"))
     refs = ET.SubElement(env, _q("ovf", "References"))
-    for disk in disks:
-        ET.SubElement(refs, _q("ovf", "File"), {_q("ovf", "href"): disk.href, _q("ovf", "id"): disk.file_id,
-                                               _q("ovf", "size"): str(disk.file_size)})
-    for href, file_id, size in extra_files:
-        ET.SubElement(refs, _q("ovf", "File"), {_q("ovf", "href"): href, _q("ovf", "id"): file_id,
-                                               _q("ovf", "size"): str(size)})
+    files = [(d.href, d.file_id, d.file_size) for d in disks] + list(extra_files)
+    for href, file_id, size in files:
+        ET.SubElement(refs, _q("ovf", "File"),
+                      {_q("ovf", "href"): href, _q("ovf", "id"): file_id, _q("ovf", "size"): str(size)})
     if disks:
         section = ET.SubElement(env, _q("ovf", "DiskSection"))
         ET.SubElement(section, _q("ovf", "Info")).text = "Virtual disk information"
