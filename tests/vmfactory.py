@@ -15,8 +15,8 @@ import sys
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 MiB = 1024 * 1024
-CONTENT_ROOTS = ("/usr/share/doc", "/usr/share/common-licenses", "/usr/lib/python3", "/usr/share/perl5",
-                 "/usr/lib/x86_64-linux-gnu", "/usr/bin")
+CONTENT_ROOTS = ("/usr/share/doc", "/usr/share/common-licenses", "/usr/lib/python3", "/usr/share",
+                 "/usr/lib", "/usr/bin", "/opt", "/root/.pyenv")
 
 
 def run(argv: Sequence[str]) -> str:

@@ -110,7 +110,7 @@ def test_vmx_info_module(tmp_path, vm):
     assert info["guest_id"] == "ubuntu64Guest" and info["hardware_version"] == 19
     assert info["disks"][0]["missing"] is True and info["disks"][0]["controller"] == "scsi0"
     second = info["disks"][1]
-    assert second["missing"] is False and second["create_type"] == "twoGbMaxExtentFlat"
+    assert second["missing"] is False and second.get("create_type") == "twoGbMaxExtentFlat", second
     assert second["capacity_bytes"] == os.path.getsize(vm["raws"][1])
     assert 0 < second["allocated_bytes"] < second["capacity_bytes"] // 2
     assert info["nics"] == [{"index": 0, "type": "vmxnet3", "network": "nat", "connection_type": "nat",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import Callable, Dict, Tuple, Union
+from typing import Any, Callable, Dict, Tuple, Union
 
 from .errors import OvatoolError
 
@@ -32,7 +32,7 @@ _MODULES = {"isal": "isal.isal_zlib", "zlib-ng": "zlib_ng.zlib_ng", "zlib": "zli
 class Codec:
     name: str
     level: int
-    compress: Callable[[bytes], bytes]
+    compress: Callable[[Any], bytes]
 
     def describe(self) -> str:
         return f"{self.name} level {self.level}"

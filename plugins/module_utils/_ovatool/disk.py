@@ -85,26 +85,31 @@ class VirtualDisk:
         if run_start >= 0:
             yield run_start, run_end - run_start
 
-    def read(self, offset: int, length: int) -> bytes:
-        """Bytes [offset, offset+length) of the virtual disk."""
+    def read_into(self, offset: int, view: memoryview) -> None:
+        """Fill ``view`` with bytes [offset, offset+len(view)) of the virtual disk."""
+        length = len(view)
         if offset < 0 or offset + length > self.capacity:
             raise DiskFormatError(f"read past the end of the disk ({offset}+{length})", self.path)
-        parts = []
         for start, extent in self.extents:
             end = start + extent.capacity
-            if end <= offset or length <= 0:
+            if end <= offset:
                 continue
             if start >= offset + length:
                 break
             lo = max(offset, start)
             hi = min(offset + length, end)
             try:
-                parts.append(extent.read(lo - start, hi - lo))
+                extent.read_into(lo - start, view[lo - offset:hi - offset])
             except OSError as exc:
                 where = extent.path or self.path
                 raise DiskFormatError(os_error(exc, where, f"read error at byte {lo - start}").message,
                                       where) from None
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def read(self, offset: int, length: int) -> bytearray:
+        """Bytes [offset, offset+length) of the virtual disk, in a new buffer."""
+        buffer = bytearray(length)
+        self.read_into(offset, memoryview(buffer))
+        return buffer
 
     # -- building -------------------------------------------------------
     def _add(self, extent: Extent) -> None:

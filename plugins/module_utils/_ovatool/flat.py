@@ -14,6 +14,7 @@ import os
 from typing import Iterator, Tuple
 
 from .errors import DiskFormatError
+from .fileio import pread_into, zero_fill
 
 SECTOR = 512
 _SEEK_DATA = getattr(os, "SEEK_DATA", None)
@@ -53,12 +54,10 @@ class FlatExtent:
             yield data - self.base, hole - data
             pos = hole
 
-    def read(self, offset: int, length: int) -> bytes:
-        data = os.pread(self.fd, length, self.base + offset)
-        if len(data) != length:
+    def read_into(self, offset: int, view: memoryview) -> None:
+        if pread_into(self.fd, view, self.base + offset) != len(view):
             raise DiskFormatError(
                 f"short read at byte {self.base + offset}: the flat extent ends early", self.path)
-        return data
 
 
 class ZeroExtent:
@@ -72,5 +71,5 @@ class ZeroExtent:
     def allocated_ranges(self) -> Iterator[Tuple[int, int]]:
         return iter(())
 
-    def read(self, offset: int, length: int) -> bytes:
-        return bytes(length)
+    def read_into(self, offset: int, view: memoryview) -> None:
+        zero_fill(view)

@@ -17,7 +17,7 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple
 
 from .codec import Codec
 from .errors import ExportCancelled, OvatoolError
@@ -67,24 +67,25 @@ def _split(start: int, end: int, size: int) -> Iterator[Tuple[int, int]]:
         start += count
 
 
-def compress_batch(data: bytes, first_grain: int, compress: Callable[[bytes], bytes]
+def compress_batch(data: bytearray, length: int, first_grain: int, compress: Callable[[Any], bytes]
                    ) -> Tuple[bytes, List[Tuple[int, int]], int]:
-    """Grain records for one batch: (blob, [(grain, sector in blob)], non-zero bytes)."""
+    """Grain records for ``data[:length]``: (blob, [(grain, sector in blob)], non-zero bytes)."""
     parts: List[bytes] = []
     entries: List[Tuple[int, int]] = []
     sectors = 0
     data_bytes = 0
-    size = len(data)
-    for index, at in enumerate(range(0, size, GRAIN_BYTES)):
-        chunk = data[at:at + GRAIN_BYTES]
-        if chunk == _ZERO_GRAIN or (len(chunk) < GRAIN_BYTES and not chunk.strip(b"\x00")):
+    view = memoryview(data)
+    for index, at in enumerate(range(0, length, GRAIN_BYTES)):
+        end = min(at + GRAIN_BYTES, length)
+        # startswith compares in place (memcmp, no copy); a memoryview comparison would be far slower
+        if data.startswith(_ZERO_GRAIN if end - at == GRAIN_BYTES else _ZERO_GRAIN[:end - at], at):
             continue
         grain = first_grain + index
-        record = grain_record(grain * GRAIN_SECTORS, compress(chunk))
+        record = grain_record(grain * GRAIN_SECTORS, compress(view[at:end]))
         parts.append(record)
         entries.append((grain, sectors))
         sectors += len(record) // 512
-        data_bytes += len(chunk)
+        data_bytes += end - at
     return b"".join(parts), entries, data_bytes
 
 
@@ -100,47 +101,59 @@ def resolve_threads(threads: int) -> int:
 def run_pipeline(disk, writer, codec: Codec, threads: int = 0,
                  progress: Optional[Progress] = None,
                  cancelled: Optional[Callable[[], bool]] = None) -> DiskStats:
-    """Export one virtual disk's data into ``writer`` (a StreamVmdkWriter)."""
+    """Export one virtual disk's data into ``writer`` (a StreamVmdkWriter).
+
+    A fixed set of batch buffers circulates reader -> pool -> writer -> reader:
+    nothing is allocated per batch, and the buffers bound the memory in use.
+    """
     workers = resolve_threads(threads)
     stats = DiskStats()
     began = time.monotonic()
-    finished: "queue.Queue[Optional[Future]]" = queue.Queue(maxsize=2 * workers + 2)
+    in_flight = 2 * workers + 2
+    free: "queue.Queue[bytearray]" = queue.Queue()
+    for _ in range(in_flight + 1):
+        free.put(bytearray(BATCH_GRAINS * GRAIN_BYTES))
+    finished: "queue.Queue[Optional[Tuple[Future, bytearray]]]" = queue.Queue()
     failure: List[BaseException] = []
 
     def write_loop() -> None:
-        try:
-            while True:
-                future = finished.get()
-                if future is None:
-                    return
-                blob, entries, data_bytes = future.result()
-                if entries:
-                    writer.write_grains(blob, entries)
-                stats.data_bytes += data_bytes
-                stats.grains += len(entries)
-        except BaseException as exc:  # handed to the calling thread
-            failure.append(exc)
-            while True:  # drain so the producer never blocks on a dead consumer
-                try:
-                    if finished.get(timeout=0.1) is None:
-                        return
-                except queue.Empty:
-                    continue
+        while True:
+            item = finished.get()
+            if item is None:
+                return
+            future, buffer = item
+            try:
+                if not failure:
+                    blob, entries, data_bytes = future.result()
+                    if entries:
+                        writer.write_grains(blob, entries)
+                    stats.data_bytes += data_bytes
+                    stats.grains += len(entries)
+            except BaseException as exc:  # handed to the calling thread; keep draining
+                failure.append(exc)
+            finally:
+                free.put(buffer)
 
     writer_thread = threading.Thread(target=write_loop, name="ovatool-writer", daemon=True)
     writer_thread.start()
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ovatool-deflate")
     try:
         for first, count in grain_batches(disk.allocated_ranges(), disk.capacity):
-            if failure:
-                break
             if cancelled is not None and cancelled():
                 raise ExportCancelled("the export was cancelled")
+            buffer = free.get()
+            if failure:
+                free.put(buffer)
+                break
             offset = first * GRAIN_BYTES
             length = min(count * GRAIN_BYTES, disk.capacity - offset)
-            data = disk.read(offset, length)
+            try:
+                disk.read_into(offset, memoryview(buffer)[:length])
+            except BaseException:
+                free.put(buffer)
+                raise
             stats.allocated_bytes += length
-            finished.put(pool.submit(compress_batch, data, first, codec.compress))
+            finished.put((pool.submit(compress_batch, buffer, length, first, codec.compress), buffer))
             if progress is not None:
                 progress(length)
     finally:

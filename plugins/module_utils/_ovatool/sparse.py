@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Iterator, Optional, Tuple
 
 from .errors import DiskFormatError
+from .fileio import pread_into, zero_fill
 
 SECTOR = 512
 MAGIC = b"KDMV"
@@ -181,14 +182,13 @@ class SparseExtent:
         if run_start >= 0:
             yield run_start, min(run_end, self.capacity) - run_start
 
-    def read(self, offset: int, length: int) -> bytes:
-        """Bytes [offset, offset+length) of the extent; unallocated grains read as zeros."""
-        out = bytearray(length)
+    def read_into(self, offset: int, view: memoryview) -> None:
+        """Fill ``view`` with bytes [offset, offset+len(view)); unallocated grains read as zeros."""
         grain_bytes = self.grain_bytes
         pos = offset
-        end = offset + length
+        end = offset + len(view)
         run_file = -1  # file offset where the current physical run starts
-        run_out = 0  # where that run goes in ``out``
+        run_out = 0  # where that run goes in ``view``
         run_len = 0
         while pos < end:
             grain = pos // grain_bytes
@@ -201,14 +201,15 @@ class SparseExtent:
                     run_len += take
                 else:
                     if run_len:
-                        self._pread_into(out, run_out, run_file, run_len)
+                        self._fill(view[run_out:run_out + run_len], run_file)
                     run_file, run_out, run_len = file_off, pos - offset, take
+            else:
+                zero_fill(view[pos - offset:pos - offset + take])
             pos += take
         if run_len:
-            self._pread_into(out, run_out, run_file, run_len)
-        return bytes(out)
+            self._fill(view[run_out:run_out + run_len], run_file)
 
-    def _pread_into(self, out: bytearray, at: int, file_offset: int, length: int) -> None:
-        data = os.pread(self.fd, length, file_offset)
-        # A last grain cut short by the end of the file reads as zeros past it.
-        out[at:at + len(data)] = data
+    def _fill(self, view: memoryview, file_offset: int) -> None:
+        got = pread_into(self.fd, view, file_offset)
+        if got < len(view):  # a last grain cut short by the end of the file reads as zeros past it
+            zero_fill(view[got:])

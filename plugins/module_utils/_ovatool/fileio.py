@@ -1,0 +1,42 @@
+# Copyright (c) ovatool.vmware contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Reading into caller-owned buffers: no copies, no fresh allocations per batch.
+
+The pipeline recycles a few batch buffers; the extent readers fill slices of
+them with ``preadv`` (the GIL is released and the kernel copies straight into
+the buffer). Where ``preadv`` is missing, ``pread`` plus one copy is used.
+"""
+from __future__ import annotations
+
+import os
+
+_PREADV = getattr(os, "preadv", None)
+_ZEROS = bytes(1 << 20)
+
+
+def pread_into(fd: int, view: memoryview, offset: int) -> int:
+    """Fill ``view`` from ``fd`` at ``offset``; returns the bytes read (less only at end of file)."""
+    done = 0
+    total = len(view)
+    while done < total:
+        if _PREADV is not None:
+            count = _PREADV(fd, [view[done:]], offset + done)
+        else:
+            data = os.pread(fd, total - done, offset + done)
+            count = len(data)
+            view[done:done + count] = data
+        if count == 0:
+            break
+        done += count
+    return done
+
+
+def zero_fill(view: memoryview) -> None:
+    """Set every byte of ``view`` to zero."""
+    at = 0
+    total = len(view)
+    while at < total:
+        step = min(total - at, len(_ZEROS))
+        view[at:at + step] = _ZEROS[:step]
+        at += step

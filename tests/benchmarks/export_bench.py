@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+# Copyright (c) ovatool.vmware contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Export benchmark: ovatool.vmware.ova_export against qemu-img, in the same run, on the same disk.
+
+Not a test (CI does not run it). It builds a realistic VM disk (an ext4 file system filled with real
+files from this machine, most of the capacity left empty) as monolithicSparse and monolithicFlat, then
+times, alternating, ``qemu-img convert -O vmdk -o subformat=streamOptimized`` and our export through
+the Ansible module (``ansible localhost -m ovatool.vmware.ova_export``) at default settings, with each
+codec, and with 1 and all threads. It prints wall time, MB/s of allocated data, output bytes, the
+ratios against qemu-img, and the peak RSS of each run's process tree; and the compression bound
+(one core's codec throughput on the same grains, times the cores).
+
+    .venv/bin/python tests/benchmarks/export_bench.py --size-gib 8 --data-gib 2
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Dict, List, Optional
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+COLLECTIONS = os.path.join(ROOT, ".build", "collections")
+sys.path.insert(0, COLLECTIONS)
+
+import vmfactory  # noqa: E402  pylint: disable=wrong-import-position
+
+GiB = 1024 ** 3
+MB = 1000 ** 2
+
+
+def ensure_collection_link() -> None:
+    link = os.path.join(COLLECTIONS, "ansible_collections", "ovatool", "vmware")
+    if not os.path.lexists(link):
+        os.makedirs(os.path.dirname(link), exist_ok=True)
+        os.symlink(ROOT, link)
+
+
+def measure(argv: List[str], env: Optional[Dict[str, str]] = None) -> Dict[str, float]:
+    """Run a command; wall seconds and peak RSS (MiB) of its process tree via wait4."""
+    with tempfile.TemporaryFile() as log:
+        began = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)  # pylint: disable=consider-using-with
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - began
+        proc.returncode = os.waitstatus_to_exitcode(status) if hasattr(os, "waitstatus_to_exitcode") else status
+        if proc.returncode != 0:
+            log.seek(0)
+            raise SystemExit(f"{' '.join(argv)} failed:\n{log.read().decode(errors='replace')[-3000:]}")
+    return {"wall": wall, "rss_mib": usage.ru_maxrss / 1024}
+
+
+def build_disks(work: str, size: int, data: int) -> Dict[str, str]:
+    raw = os.path.join(work, "disk.raw")
+    print(f"building a {size / GiB:.1f} GiB ext4 image with {data / GiB:.2f} GiB of real files ...", flush=True)
+    vmfactory.make_fs_image(raw, size, data, work)
+    vmx = {}
+    for kind in ("monolithicSparse", "monolithicFlat"):
+        folder = os.path.join(work, kind)
+        os.makedirs(folder, exist_ok=True)
+        vmfactory.convert(raw, os.path.join(folder, "disk.vmdk"), kind)
+        vmx[kind] = vmfactory.write_vmx(os.path.join(folder, "bench.vmx"), f"bench-{kind}",
+                                        [("scsi0:0", "disk.vmdk")])
+    os.unlink(raw)
+    return vmx
+
+
+def compression_bound(vmdk: str, cores: int) -> Dict[str, Dict[str, float]]:
+    """One core's throughput of each codec (default level) on the disk's allocated grains, x cores."""
+    from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool import codec as codecs
+    from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.disk import open_disk
+    from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.pipeline import grain_batches
+    from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.stream import GRAIN_BYTES
+    zero = bytes(GRAIN_BYTES)
+    result = {}
+    with open_disk(vmdk) as disk:
+        for name in codecs.available():
+            codec = codecs.select_codec(name, "fast")
+            total = 0
+            busy = 0.0
+            for first, count in grain_batches(disk.allocated_ranges(), disk.capacity):
+                data = disk.read(first * GRAIN_BYTES, min(count * GRAIN_BYTES, disk.capacity - first * GRAIN_BYTES))
+                for at in range(0, len(data), GRAIN_BYTES):
+                    chunk = data[at:at + GRAIN_BYTES]
+                    if chunk == zero:
+                        continue
+                    began = time.perf_counter()
+                    codec.compress(chunk)
+                    busy += time.perf_counter() - began
+                    total += len(chunk)
+            per_core = total / busy / MB
+            result[name] = {"one_core_mbps": per_core, "bound_mbps": per_core * cores, "level": codec.level}
+    return result
+
+
+def run_module(vmx: str, out_dir: str, args: Dict[str, object], python: str) -> Dict[str, object]:
+    tree = os.path.join(out_dir, "tree")
+    module_args = dict(src=vmx, dest=os.path.join(out_dir, "bench.ova"), force=True, **args)
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS, ANSIBLE_NOCOLOR="1")
+    argv = [os.path.join(os.path.dirname(python), "ansible"), "localhost", "-i", "localhost,", "-c", "local",
+            "-e", f"ansible_python_interpreter={python}", "-m", "ovatool.vmware.ova_export",
+            "-a", json.dumps(module_args), "-t", tree]
+    stats = measure(argv, env)
+    with open(os.path.join(tree, "localhost")) as handle:
+        result = json.load(handle)
+    shutil.rmtree(tree)
+    stats.update(out_bytes=result["disks"][0]["written_bytes"], engine=result["elapsed_seconds"],
+                 allocated=result["disks"][0]["allocated_bytes"], codec=f"{result['codec']} {result['compression_level']}",
+                 threads=result["threads"])
+    os.unlink(result["dest"])
+    return stats
+
+
+def run_qemu(vmdk: str, out_dir: str) -> Dict[str, object]:
+    out = os.path.join(out_dir, "qemu-stream.vmdk")
+    stats = measure(["qemu-img", "convert", "-O", "vmdk", "-o", "subformat=streamOptimized", vmdk, out])
+    stats["out_bytes"] = os.path.getsize(out)
+    os.unlink(out)
+    return stats
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size-gib", type=float, default=8.0, help="disk capacity (default 8)")
+    parser.add_argument("--data-gib", type=float, default=2.0, help="real files copied into it (default 2)")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per variant (default 2)")
+    parser.add_argument("--workdir", default=None, help="where the disks are built (default: a temp dir)")
+    parser.add_argument("--formats", default="monolithicSparse,monolithicFlat")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    args = parser.parse_args()
+    ensure_collection_link()
+    python = sys.executable
+    work = args.workdir or tempfile.mkdtemp(prefix="ovatool-bench-")
+    os.makedirs(work, exist_ok=True)
+    cores = os.cpu_count() or 1
+    try:
+        vmx = build_disks(work, int(args.size_gib * GiB) // GiB * GiB or int(args.size_gib * GiB),
+                          int(args.data_gib * GiB))
+        sys.path.insert(0, COLLECTIONS)
+        from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool import codec as codecs
+        available = codecs.available()
+        variants = [("ovatool default", {})]
+        variants += [(f"ovatool {name}", {"codec": name}) for name in available]
+        variants += [("ovatool default, 1 thread", {"threads": 1})]
+        rows = []
+        for kind in args.formats.split(","):
+            vmdk = os.path.join(os.path.dirname(vmx[kind]), "disk.vmdk")
+            bound = compression_bound(vmdk, cores)
+            samples: Dict[str, List[Dict[str, object]]] = {}
+            for round_no in range(args.rounds):
+                order = [("qemu-img convert", None)] + variants
+                if round_no % 2:
+                    order.reverse()
+                for label, module_args in order:
+                    print(f"  {kind}: {label} (round {round_no + 1})", flush=True)
+                    stat = run_qemu(vmdk, work) if module_args is None else run_module(vmx[kind], work, module_args, python)
+                    samples.setdefault(label, []).append(stat)
+            best = {label: min(runs, key=lambda s: s["wall"]) for label, runs in samples.items()}
+            qemu = best["qemu-img convert"]
+            allocated = next(s["allocated"] for lbl, s in best.items() if lbl != "qemu-img convert")
+            for label, stat in best.items():
+                codec_name = str(stat.get("codec", "")).split(" ")[0]
+                bound_mbps = bound.get(codec_name, {}).get("bound_mbps")
+                mbps = allocated / MB / stat["wall"]
+                rows.append({
+                    "format": kind, "run": label, "codec": stat.get("codec", "zlib 6 (qemu)"),
+                    "wall_s": stat["wall"], "engine_s": stat.get("engine"), "mbps": mbps,
+                    "out_mib": stat["out_bytes"] / 2 ** 20, "speedup": qemu["wall"] / stat["wall"],
+                    "size_ratio": stat["out_bytes"] / qemu["out_bytes"], "rss_mib": stat["rss_mib"],
+                    "of_bound": (mbps / bound_mbps) if bound_mbps and label != "qemu-img convert" else None,
+                })
+            print(f"\n{kind}: capacity {args.size_gib:g} GiB, allocated {allocated / 2 ** 30:.2f} GiB; "
+                  "compression bound (one core x %d cores): %s" % (cores, ", ".join(
+                      f"{n} L{b['level']} {b['one_core_mbps']:.0f}x{cores}={b['bound_mbps']:.0f} MB/s"
+                      for n, b in bound.items())))
+        print("\n| format | run | codec | wall s | engine s | MB/s | output MiB | x faster than qemu-img "
+              "| size vs qemu-img | % of bound | peak RSS MiB |")
+        print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for r in rows:
+            print(f"| {r['format']} | {r['run']} | {r['codec']} | {r['wall_s']:.1f} | "
+                  f"{'' if r['engine_s'] is None else '%.1f' % r['engine_s']} | {r['mbps']:.0f} | "
+                  f"{r['out_mib']:.0f} | {r['speedup']:.1f} | {r['size_ratio']:.3f} | "
+                  f"{'' if r['of_bound'] is None else '%.0f %%' % (100 * r['of_bound'])} | {r['rss_mib']:.0f} |")
+    finally:
+        if not args.keep and not args.workdir:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
