@@ -3,11 +3,14 @@
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ensure_system_tools qemu-img:qemu-utils vmdkinfo:libvmdk-utils mkfs.ext4:e2fsprogs
+ensure_system_tools qemu-img:qemu-utils vmdkinfo:libvmdk-utils mkfs.ext4:e2fsprogs \
+  /usr/sbin/sshd:openssh-server openssl:openssl
 ensure_venv "$ROOT/scripts/requirements-test.txt"
 export ANSIBLE_COLLECTIONS_PATH
 ANSIBLE_COLLECTIONS_PATH=$(collection_path)
 
 cd "$ROOT"
-python -m pytest -n "${OVATOOL_TEST_WORKERS:-2}" -p no:cacheprovider "$@" tests
+# the ovatool command, installed from this checkout as users install it
+python -m pip install -q --disable-pip-version-check --no-deps --force-reinstall "$ROOT" >/dev/null
+python -m pytest -n "${OVATOOL_TEST_WORKERS:-2}" --dist loadgroup -p no:cacheprovider "$@" tests
 bash "$ROOT/scripts/sanity.sh"

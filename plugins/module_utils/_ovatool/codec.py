@@ -21,9 +21,9 @@ PRESETS = ("fast", "balanced", "max")
 
 # preset -> level, per codec, chosen for a similar ratio class across codecs.
 _LEVELS: Dict[str, Dict[str, int]] = {
-    "isal": {"fast": 1, "balanced": 2, "max": 3},
+    "isal": {"fast": 2, "balanced": 3, "max": 3},
     "zlib-ng": {"fast": 2, "balanced": 6, "max": 9},
-    "zlib": {"fast": 1, "balanced": 6, "max": 9},
+    "zlib": {"fast": 2, "balanced": 6, "max": 9},
 }
 _MODULES = {"isal": "isal.isal_zlib", "zlib-ng": "zlib_ng.zlib_ng", "zlib": "zlib"}
 

@@ -20,7 +20,7 @@ from .errors import OutputError, OvatoolError, VmxError, describe_os_error
 from .names import safe_name
 from .output import AtomicOutput, CancelOnSignal
 from .ova import OvaWriter
-from .pipeline import GRAIN_BYTES, grain_batches, resolve_threads, run_pipeline
+from .pipeline import allocated_bytes, resolve_threads, run_pipeline
 from .stream import StreamVmdkWriter
 from .vmx import DiskRef, VirtualMachine, load_vm
 
@@ -93,14 +93,6 @@ def open_vm_disks(vm: VirtualMachine, stack: ExitStack) -> List[VirtualDisk]:
     return disks
 
 
-def _progress_total(disks: List[VirtualDisk]) -> int:
-    total = 0
-    for disk in disks:
-        for first, count in grain_batches(disk.allocated_ranges(), disk.capacity):
-            total += min(count * GRAIN_BYTES, disk.capacity - first * GRAIN_BYTES)
-    return total
-
-
 def write_ova(file: BinaryIO, vm: VirtualMachine, name: str, base: str, disks: List[VirtualDisk],
               codec: Codec, threads: int, algorithm: str, mtime: int,
               progress: Optional[ProgressCallback] = None) -> Dict[str, Any]:
@@ -117,7 +109,7 @@ def write_ova(file: BinaryIO, vm: VirtualMachine, name: str, base: str, disks: L
     ovf_slot = archive.reserve(ovf_name, reserved)
     mf_slot = archive.reserve(mf_name, manifest.size_of(algorithm, [ovf_name] + hrefs))
 
-    total = _progress_total(disks) if progress else 0
+    totals = [allocated_bytes(disk) for disk in disks] if progress else [0] * len(disks)
     done = 0
     results = []
     for index, (ref, disk, href) in enumerate(zip(vm.disks, disks, hrefs)):
@@ -128,11 +120,15 @@ def write_ova(file: BinaryIO, vm: VirtualMachine, name: str, base: str, disks: L
         member = archive.member(href)
         writer = StreamVmdkWriter(member.write, disk.capacity // 512, descriptor)
 
-        def on_batch(length: int, _href: str = href) -> None:
-            nonlocal done
+        disk_done = 0
+
+        def on_batch(length: int, _href: str = href, _index: int = index) -> None:
+            nonlocal done, disk_done
             done += length
+            disk_done += length
             if progress is not None:
-                progress({"disk": _href, "done_bytes": done, "total_bytes": total})
+                progress({"disk": _href, "disk_index": _index, "disks": len(disks), "disk_done": disk_done,
+                          "disk_total": totals[_index], "done_bytes": done, "total_bytes": sum(totals)})
 
         stats = run_pipeline(disk, writer, codec, threads, on_batch if progress else None)
         member.close()

@@ -10,7 +10,7 @@ from typing import Any, Dict
 from .disk import open_disk
 from .errors import OvatoolError
 from .guestos import map_guest_os
-from .pipeline import GRAIN_BYTES, grain_batches
+from .pipeline import allocated_bytes
 from .vmx import DiskRef, VirtualMachine, load_vm
 
 
@@ -24,9 +24,7 @@ def disk_info(ref: DiskRef, allocation: bool = False) -> Dict[str, Any]:
             item.update(create_type=disk.create_type, capacity_bytes=disk.capacity,
                         files=list(disk.files))
             if allocation:
-                item["allocated_bytes"] = sum(
-                    min(count * GRAIN_BYTES, disk.capacity - first * GRAIN_BYTES)
-                    for first, count in grain_batches(disk.allocated_ranges(), disk.capacity))
+                item["allocated_bytes"] = allocated_bytes(disk)
     except OvatoolError as exc:
         item["error"] = str(exc)
     return item

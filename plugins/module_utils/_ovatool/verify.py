@@ -1,0 +1,323 @@
+# Copyright (c) ovatool.vmware contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Is this OVA (or OVF folder) good? Archive, OVF, manifest, certificate and disk checks.
+
+Nothing is extracted and nothing outside the archive is read or written: members
+are read in place by offset. Digests and disk checks of different members run in
+parallel (hashlib and zlib release the GIL). Every problem becomes a sentence in
+``problems``; only an unreadable input raises.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Tuple
+
+from .errors import OvatoolError, os_error
+from .fileio import pread_into
+from .pipeline import resolve_threads
+from .sparse import MAGIC
+from .streamcheck import check_stream
+
+OVF_NS = "http://schemas.dmtf.org/ovf/envelope/1"
+STREAM_FORMAT_SUFFIX = "#streamOptimized"
+MAX_OVF_BYTES = 16 * 1024 * 1024
+_MF_LINE = re.compile(r"^\s*(SHA1|SHA256|SHA512|SHA384|MD5)\s?\((.+?)\)\s?=\s*([0-9A-Fa-f]+)\s*$")
+_CHUNK = re.compile(r"^(.*)\.(\d{9})$")
+
+
+@dataclass
+class Member:
+    name: str
+    offset: int  # of the data in the container file
+    size: int
+    path: str  # the file holding the data
+
+
+def _digest(member: Member, algorithm: str) -> str:
+    import hashlib
+
+    digest = hashlib.new(algorithm)
+    buffer = bytearray(1 << 20)
+    view = memoryview(buffer)
+    fd = os.open(member.path, os.O_RDONLY)
+    try:
+        done = 0
+        while done < member.size:
+            step = min(len(buffer), member.size - done)
+            got = pread_into(fd, view[:step], member.offset + done)
+            if got == 0:
+                break
+            digest.update(view[:got])
+            done += got
+    finally:
+        os.close(fd)
+    return digest.hexdigest()
+
+
+def _read(member: Member, limit: int) -> bytes:
+    with open(member.path, "rb") as handle:
+        handle.seek(member.offset)
+        return handle.read(min(member.size, limit))
+
+
+def _tar_members(path: str, problems: List[str]) -> List[Member]:
+    size = os.path.getsize(path)
+    members: List[Member] = []
+    try:
+        with tarfile.open(path, "r:") as archive:
+            for info in archive:
+                name = info.name
+                if name.startswith("/") or "/" in name or "\\" in name or name in (".", "..") or ".." in name:
+                    problems.append(f"member {name!r}: not a plain file name (absolute path, folder or ..)")
+                    continue
+                if not info.isreg():
+                    problems.append(f"member {name!r}: not a regular file (a link, device or folder)")
+                    continue
+                if info.offset_data + info.size > size:
+                    problems.append(f"member {name!r}: {info.size} bytes declared, past the end of the archive")
+                    continue
+                members.append(Member(name, info.offset_data, info.size, path))
+    except (tarfile.TarError, EOFError) as exc:
+        problems.append(f"the archive is damaged or truncated: {exc}")
+    return members
+
+
+def _folder_members(ovf_path: str) -> List[Member]:
+    folder = os.path.dirname(os.path.abspath(ovf_path))
+    members = [Member(os.path.basename(ovf_path), 0, os.path.getsize(ovf_path), ovf_path)]
+    for name in sorted(os.listdir(folder)):
+        full = os.path.join(folder, name)
+        if name != members[0].name and os.path.isfile(full) and not os.path.islink(full):
+            members.append(Member(name, 0, os.path.getsize(full), full))
+    return members
+
+
+def parse_ovf(data: bytes) -> ET.Element:
+    """Parse an OVF, refusing DTDs: no external entities, no entity expansion bombs."""
+    if re.search(rb"<!\s*(DOCTYPE|ENTITY)", data, re.I):
+        raise OvatoolError("the OVF declares a DOCTYPE or ENTITY (refused: external entities and entity "
+                           "expansion are not allowed in OVF)")
+    try:
+        return ET.fromstring(data)
+    except ET.ParseError as exc:
+        raise OvatoolError(f"the OVF is not well-formed XML: {exc}") from None
+
+
+def parse_manifest(text: str, problems: List[str]) -> Tuple[Dict[str, Tuple[str, str]], Optional[str]]:
+    """{file name: (algorithm, hex digest)} from both ``SHA256(x)= h`` and ``SHA256 (x) = h`` lines."""
+    entries: Dict[str, Tuple[str, str]] = {}
+    algorithm = None
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        match = _MF_LINE.match(line)
+        if not match:
+            problems.append(f"manifest line {number} is not ALGORITHM(file)= digest: {line[:80]!r}")
+            continue
+        algorithm = match.group(1).lower()
+        entries[match.group(2)] = (algorithm, match.group(3).lower())
+    return entries, algorithm
+
+
+def _references(envelope: ET.Element) -> List[Dict[str, Any]]:
+    refs = []
+    for element in envelope.iter(f"{{{OVF_NS}}}File"):
+        size = element.get(f"{{{OVF_NS}}}size")
+        chunk = element.get(f"{{{OVF_NS}}}chunkSize")
+        refs.append({"href": element.get(f"{{{OVF_NS}}}href", ""), "id": element.get(f"{{{OVF_NS}}}id", ""),
+                     "size": int(size) if size and size.isdigit() else None,
+                     "chunked": bool(chunk)})
+    return refs
+
+
+def _stream_files(envelope: ET.Element) -> Dict[str, Dict[str, Any]]:
+    """file id -> disk facts for disks declared streamOptimized."""
+    disks = {}
+    for disk in envelope.iter(f"{{{OVF_NS}}}Disk"):
+        if (disk.get(f"{{{OVF_NS}}}format") or "").endswith(STREAM_FORMAT_SUFFIX):
+            disks[disk.get(f"{{{OVF_NS}}}fileRef", "")] = {"disk_id": disk.get(f"{{{OVF_NS}}}diskId")}
+    return disks
+
+
+def verify_signature(cert: Member, mf: Member, problems: List[str]) -> Dict[str, Any]:
+    """Check ``SHA256(x.mf)= <signature hex>`` + PEM certificate over the manifest."""
+    text = _read(cert, 1 << 20).decode("ascii", "replace")
+    match = re.search(r"^\s*(SHA1|SHA256|SHA512)\s?\((.+?)\)\s?=\s*([0-9A-Fa-f]+)\s*$", text, re.M)
+    pem = re.search(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", text, re.S)
+    if not match or not pem:
+        problems.append(f"{cert.name}: no signature line or no PEM certificate")
+        return {"present": True, "valid": False}
+    algorithm, signature = match.group(1).lower(), bytes.fromhex(match.group(3))
+    data = _read(mf, 16 << 20)
+    try:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        certificate = x509.load_pem_x509_certificate(pem.group(0).encode())
+        try:
+            certificate.public_key().verify(signature, data, padding.PKCS1v15(), getattr(hashes, algorithm.upper())())
+            valid = True
+        except Exception:  # cryptography raises InvalidSignature (and others for odd keys)
+            valid = False
+        method = "cryptography"
+        subject = certificate.subject.rfc4514_string()
+    except ImportError:
+        valid, subject = _openssl_verify(pem.group(0), signature, data, algorithm, problems)
+        method = "openssl"
+    if not valid:
+        problems.append(f"{cert.name}: the signature over {mf.name} does not verify against its certificate")
+    return {"present": True, "valid": valid, "algorithm": algorithm, "method": method, "subject": subject}
+
+
+def _openssl_verify(pem: str, signature: bytes, data: bytes, algorithm: str, problems: List[str]):
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        problems.append("cannot check the certificate: neither the cryptography package nor openssl is available")
+        return False, ""
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = {}
+        for name, content in (("cert.pem", pem.encode()), ("sig", signature), ("data", data)):
+            paths[name] = os.path.join(tmp, name)
+            with open(paths[name], "wb") as handle:
+                handle.write(content)
+        key = subprocess.run([openssl, "x509", "-in", paths["cert.pem"], "-pubkey", "-noout"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+        paths["key"] = os.path.join(tmp, "key.pem")
+        with open(paths["key"], "wb") as handle:
+            handle.write(key.stdout)
+        done = subprocess.run([openssl, "dgst", f"-{algorithm}", "-verify", paths["key"], "-signature",
+                               paths["sig"], paths["data"]], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              check=False)
+        subject = subprocess.run([openssl, "x509", "-in", paths["cert.pem"], "-noout", "-subject"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+    return done.returncode == 0, subject.stdout.decode(errors="replace").strip()
+
+
+def verify(path: str, deep: bool = False, require_manifest: bool = False, threads: int = 0) -> Dict[str, Any]:
+    """Check an ``.ova`` (or an ``.ovf`` with its files beside it); never raises for findings."""
+    path = os.path.abspath(os.path.expanduser(path))
+    if not os.path.isfile(path):
+        raise OvatoolError("no such file" if not os.path.exists(path) else "not a regular file", path)
+    problems: List[str] = []
+    try:
+        is_folder = path.lower().endswith(".ovf")
+        members = _folder_members(path) if is_folder else _tar_members(path, problems)
+    except OSError as exc:
+        raise os_error(exc, path, "cannot read") from None
+    result: Dict[str, Any] = {"path": path, "format": "ovf" if is_folder else "ova",
+                              "members": [{"name": m.name, "size": m.size} for m in members]}
+    by_name = {m.name: m for m in members}
+    ovfs = [m for m in members if m.name.lower().endswith(".ovf")]
+    if not ovfs:
+        problems.append("no .ovf descriptor in the archive")
+        return _finish(result, problems)
+    if members[0].name.lower().endswith(".ovf") is False:
+        problems.append(f"the .ovf is not the first member (the first is {members[0].name})")
+    ovf_member = ovfs[0]
+    if ovf_member.size > MAX_OVF_BYTES:
+        problems.append(f"{ovf_member.name}: {ovf_member.size} bytes is too large for an OVF descriptor")
+        return _finish(result, problems)
+    try:
+        envelope = parse_ovf(_read(ovf_member, MAX_OVF_BYTES))
+    except OvatoolError as exc:
+        problems.append(f"{ovf_member.name}: {exc.message}")
+        return _finish(result, problems)
+
+    referenced: Dict[str, List[Member]] = {}
+    for ref in _references(envelope):
+        href = ref["href"]
+        if ref["chunked"]:
+            parts = sorted((m for m in members if _CHUNK.match(m.name) and _CHUNK.match(m.name).group(1) == href),
+                           key=lambda m: m.name)
+        else:
+            parts = [by_name[href]] if href in by_name else []
+        if not parts:
+            problems.append(f"{href}: referenced by the OVF but not in the archive")
+            continue
+        referenced[ref["id"]] = parts
+        actual = sum(p.size for p in parts)
+        if ref["size"] is not None and ref["size"] != actual:
+            problems.append(f"{href}: ovf:size says {ref['size']} bytes, the archive holds {actual}")
+
+    mf_members = [m for m in members if m.name.lower().endswith(".mf")]
+    manifest: Dict[str, Tuple[str, str]] = {}
+    if mf_members:
+        mf = mf_members[0]
+        if not is_folder and (len(members) < 2 or members[1] is not mf):
+            problems.append(f"{mf.name} is not the second member, right after the .ovf")
+        manifest, algorithm = parse_manifest(_read(mf, 16 << 20).decode("utf-8", "replace"), problems)
+        result["algorithm"] = algorithm
+        for name in manifest:
+            if name not in by_name:
+                problems.append(f"{name}: listed in the manifest but not in the archive")
+        listed_exempt = {mf.name} | {m.name for m in members if m.name.lower().endswith(".cert")}
+        for member in members:
+            if member.name not in manifest and member.name not in listed_exempt:
+                if not is_folder or any(member in parts for parts in referenced.values()) or member is ovf_member:
+                    problems.append(f"{member.name}: not listed in the manifest")
+    elif require_manifest:
+        problems.append("no manifest (.mf) in the archive")
+
+    certs = [m for m in members if m.name.lower().endswith(".cert")]
+    result["signature"] = {"present": False}
+    if certs and mf_members:
+        result["signature"] = verify_signature(certs[0], mf_members[0], problems)
+
+    stream_refs = _stream_files(envelope)
+    jobs = []
+    with ThreadPoolExecutor(max_workers=resolve_threads(threads)) as pool:
+        for member in members:
+            if member.name in manifest:
+                algorithm, expected = manifest[member.name]
+                jobs.append(("digest", member, algorithm, expected, pool.submit(_digest, member, algorithm)))
+        disks = []
+        for file_id, facts in stream_refs.items():
+            parts = referenced.get(file_id)
+            if not parts:
+                continue
+            if len(parts) > 1:
+                disks.append({"name": parts[0].name, "disk_id": facts["disk_id"], "checked": False,
+                              "note": "chunked: structure not checked, digests only"})
+                continue
+            part = parts[0]
+            jobs.append(("stream", part, facts, None, pool.submit(_check_stream_member, part, deep)))
+        for kind, member, extra, expected, future in jobs:
+            if kind == "digest":
+                actual = future.result()
+                if actual != expected:
+                    problems.append(f"member {member.name}: {extra.upper()} differs from the manifest")
+            else:
+                findings, disk_facts = future.result()
+                problems.extend(findings)
+                disks.append(dict(name=member.name, disk_id=extra["disk_id"], checked=True, deep=deep,
+                                  problems=len(findings), **disk_facts))
+    result["disks"] = disks
+    result["digests_checked"] = sum(1 for job in jobs if job[0] == "digest")
+    return _finish(result, problems)
+
+
+def _check_stream_member(member: Member, deep: bool):
+    fd = os.open(member.path, os.O_RDONLY)
+    try:
+        head = os.pread(fd, 4, member.offset)
+        if head != MAGIC:
+            return [f"{member.name}: declared streamOptimized but has no VMDK sparse header"], {}
+        return check_stream(fd, member.offset, member.size, member.name, deep)
+    finally:
+        os.close(fd)
+
+
+def _finish(result: Dict[str, Any], problems: List[str]) -> Dict[str, Any]:
+    result["problems"] = problems
+    result["ok"] = not problems
+    return result

@@ -1,0 +1,193 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) ovatool.vmware contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: ova_upload
+short_description: Upload an OVA (or any file) to S3, SFTP, an HTTP server or a local folder
+version_added: 0.1.0
+description:
+  - Streams the file from the host the module runs on; it is never read into memory whole.
+  - C(s3://bucket/key) uses a boto3 multipart upload with parallel parts (any S3-compatible store through
+    O(endpoint_url)), stores the file's SHA256 as object metadata and checks size and digest with a HEAD afterwards.
+  - C(sftp://user@host[:port]/path) uses paramiko, uploads to a temporary name, renames, and checks the size.
+  - C(https://...) and C(http://...) send one streaming PUT with C(X-Checksum-Sha256) (Artifactory, Nexus).
+  - C(file:///path) copies to a temporary name beside the destination, fsyncs and renames.
+  - Idempotent: when the destination already holds a file of the same size and SHA256, nothing is sent.
+author: ovatool developers (@ovatool)
+requirements:
+  - boto3 for C(s3://) destinations
+  - paramiko for C(sftp://) destinations
+options:
+  src:
+    description: The file to upload.
+    type: path
+    required: true
+  dest:
+    description: Destination URL (C(s3://), C(sftp://), C(https://), C(http://) or C(file://)), naming the file.
+    type: str
+    required: true
+  force:
+    description: Upload even when the destination already holds the same size and SHA256.
+    type: bool
+    default: false
+  validate_certs:
+    description: Verify TLS certificates (S3 and HTTPS). Turning this off is explicit and insecure.
+    type: bool
+    default: true
+  endpoint_url:
+    description: S3 endpoint of an S3-compatible store (MinIO, SeaweedFS, Ceph...). Default AWS.
+    type: str
+  access_key:
+    description: S3 access key; default boto3's usual chain (environment, profile, instance role).
+    type: str
+  secret_key:
+    description: S3 secret key.
+    type: str
+  session_token:
+    description: S3 session token.
+    type: str
+  region:
+    description: S3 region.
+    type: str
+  part_size_mb:
+    description: S3 multipart part size in MiB (at least 5).
+    type: int
+    default: 64
+  threads:
+    description: S3 parts uploaded at once.
+    type: int
+    default: 8
+  private_key:
+    description: SFTP private key file.
+    type: path
+  password:
+    description: SFTP password.
+    type: str
+  known_hosts:
+    description: Extra known_hosts file for SFTP host key checking.
+    type: path
+  host_key_checking:
+    description: Refuse SFTP hosts whose key is not known. Turning this off is explicit and insecure.
+    type: bool
+    default: true
+  url_username:
+    description: HTTP basic authentication user.
+    type: str
+  url_password:
+    description: HTTP basic authentication password.
+    type: str
+  headers:
+    description: Extra HTTP headers.
+    type: dict
+  timeout:
+    description: Network timeout in seconds.
+    type: float
+    default: 60
+attributes:
+  check_mode:
+    support: full
+    description: Reports whether an upload would happen after checking the destination.
+  diff_mode:
+    support: none
+    description: No diff.
+"""
+
+EXAMPLES = r"""
+- name: Publish an appliance to an S3-compatible store
+  ovatool.vmware.ova_upload:
+    src: /exports/appliance.ova
+    dest: s3://appliances/2026/appliance.ova
+    endpoint_url: https://minio.example.com
+    access_key: "{{ vault_s3_access }}"
+    secret_key: "{{ vault_s3_secret }}"
+
+- name: Or to a file server over SFTP
+  ovatool.vmware.ova_upload:
+    src: /exports/appliance.ova
+    dest: sftp://deploy@files.example.com/srv/appliances/appliance.ova
+    private_key: /home/deploy/.ssh/id_ed25519
+"""
+
+RETURN = r"""
+url:
+  description: The destination, without any password.
+  returned: always
+  type: str
+src:
+  description: The absolute source path.
+  returned: always
+  type: str
+size:
+  description: Bytes of the file.
+  returned: always
+  type: int
+sha256:
+  description: SHA256 of the file.
+  returned: always
+  type: str
+seconds:
+  description: Time spent hashing and uploading.
+  returned: changed and not check mode
+  type: float
+mbps:
+  description: Upload throughput in MB/s.
+  returned: changed and not check mode
+  type: float
+msg:
+  description: Why nothing was sent, or what would be done in check mode.
+  returned: when not changed, and in check mode
+  type: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.ovatool.vmware.plugins.module_utils.common import run_engine
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.upload import (
+    MissingLibrary, UploadOptions, upload)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            src=dict(type="path", required=True),
+            dest=dict(type="str", required=True),
+            force=dict(type="bool", default=False),
+            validate_certs=dict(type="bool", default=True),
+            endpoint_url=dict(type="str"),
+            access_key=dict(type="str", no_log=True),
+            secret_key=dict(type="str", no_log=True),
+            session_token=dict(type="str", no_log=True),
+            region=dict(type="str"),
+            part_size_mb=dict(type="int", default=64),
+            threads=dict(type="int", default=8),
+            private_key=dict(type="path"),
+            password=dict(type="str", no_log=True),
+            known_hosts=dict(type="path"),
+            host_key_checking=dict(type="bool", default=True),
+            url_username=dict(type="str"),
+            url_password=dict(type="str", no_log=True),
+            headers=dict(type="dict"),
+            timeout=dict(type="float", default=60),
+        ),
+        supports_check_mode=True,
+    )
+    params = dict(module.params)
+    params["headers"] = params["headers"] or {}
+    options = UploadOptions(check_mode=module.check_mode, **params)
+
+    def action():
+        try:
+            return upload(options)
+        except MissingLibrary as exc:
+            module.fail_json(msg=missing_required_lib(exc.library))
+
+    run_engine(module, action)
+
+
+if __name__ == "__main__":
+    main()

