@@ -15,11 +15,16 @@ if [ ! -f "$DEMO/vms/demo-appliance/demo-appliance.vmx" ]; then
   python "$ROOT/tests/vmfactory.py" demo "$DEMO" >/dev/null
 fi
 
+mkdir -p "$DEMO/shelf"
 cd "$ROOT"
+# export, verify, then "upload" to a local folder (file://); s3://, sftp:// and https:// work the same way
 ansible-playbook playbooks/export_all.yml -i localhost, \
   -e ansible_connection=local -e "ansible_python_interpreter=$(command -v python)" \
-  -e "{\"ovatool_vm_search_paths\": [\"$DEMO/vms\"], \"ovatool_output_dir\": \"$DEMO/ova\", \"ovatool_force\": true}"
+  -e "{\"ovatool_vm_search_paths\": [\"$DEMO/vms\"], \"ovatool_output_dir\": \"$DEMO/ova\",
+       \"ovatool_force\": true, \"ovatool_upload_dest\": \"file://$DEMO/shelf/\"}"
 
 echo
-echo "OVA written:"
+echo "OVA written (and verified):"
 ls -l "$DEMO"/ova/*.ova
+echo "Uploaded copy:"
+ls -l "$DEMO"/shelf/*.ova

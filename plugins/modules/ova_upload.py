@@ -17,7 +17,7 @@ description:
   - C(sftp://user@host[:port]/path) uses paramiko, uploads to a temporary name, renames, and checks the size.
   - C(https://...) and C(http://...) send one streaming PUT with C(X-Checksum-Sha256) (Artifactory, Nexus).
   - C(file:///path) copies to a temporary name beside the destination, fsyncs and renames.
-  - Idempotent: when the destination already holds a file of the same size and SHA256, nothing is sent.
+  - Idempotent, when the destination already holds a file of the same size and SHA256, nothing is sent.
 author: ovatool developers (@ovatool)
 requirements:
   - boto3 for C(s3://) destinations

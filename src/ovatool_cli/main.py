@@ -52,7 +52,7 @@ class PlainProgress:
 
 
 class BarProgress:
-    """One tqdm bar per disk, with bytes done, MB/s and ETA (output is a terminal)."""
+    """One tqdm progress_bar per disk, with bytes done, MB/s and ETA (output is a terminal)."""
 
     def __init__(self, stream) -> None:
         import tqdm  # a dependency of the command only, never of the engine
@@ -62,17 +62,18 @@ class BarProgress:
         self.bars: Dict[str, Any] = {}
 
     def __call__(self, event: Dict[str, Any]) -> None:
-        bar = self.bars.get(event["disk"])
-        if bar is None:
+        progress_bar = self.bars.get(event["disk"])
+        if progress_bar is None:
             columns = shutil.get_terminal_size((100, 24)).columns
-            bar = self.tqdm(total=event["disk_total"], desc=event["disk"], unit="B", unit_scale=True,
-                            unit_divisor=1000, file=self.stream, leave=True, ncols=max(60, min(columns, 160)))
-            self.bars[event["disk"]] = bar
-        bar.update(event["disk_done"] - bar.n)
+            progress_bar = self.tqdm(total=event["disk_total"], desc=event["disk"], unit="B", unit_scale=True,
+                                     unit_divisor=1000, file=self.stream, leave=True,
+                                     ncols=max(60, min(columns, 160)))
+            self.bars[event["disk"]] = progress_bar
+        progress_bar.update(event["disk_done"] - progress_bar.n)
 
     def close(self) -> None:
-        for bar in self.bars.values():
-            bar.close()
+        for progress_bar in self.bars.values():
+            progress_bar.close()
 
 
 def make_progress(quiet: bool, stream):

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright (c) ovatool.vmware contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -50,7 +49,7 @@ def measure(argv: List[str], env: Optional[Dict[str, str]] = None) -> Dict[str, 
     with tempfile.TemporaryFile() as log:
         began = time.perf_counter()
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)  # pylint: disable=consider-using-with
-        _, status, usage = os.wait4(proc.pid, 0)
+        status, usage = os.wait4(proc.pid, 0)[1:]
         wall = time.perf_counter() - began
         proc.returncode = os.waitstatus_to_exitcode(status) if hasattr(os, "waitstatus_to_exitcode") else status
         if proc.returncode != 0:
@@ -128,6 +127,22 @@ def run_qemu(vmdk: str, out_dir: str) -> Dict[str, object]:
     return stats
 
 
+def huge_sparse(work: str, python: str) -> None:
+    """Peak RSS for a 1 TiB monolithicSparse disk holding little data, spread over its whole span."""
+    folder = os.path.join(work, "huge")
+    os.makedirs(folder, exist_ok=True)
+    vmdk = os.path.join(folder, "huge.vmdk")
+    vmfactory.run(["qemu-img", "create", "-q", "-f", "vmdk", "-o", "subformat=monolithicSparse", vmdk, "1T"])
+    commands = []
+    for index, offset_gib in enumerate((0, 1, 100, 333, 512, 700, 900, 1023)):
+        commands += ["-c", f"write -P {index + 1} {offset_gib}G 48M"]
+    vmfactory.run(["qemu-io", "-f", "vmdk", *commands, vmdk])
+    vmx = vmfactory.write_vmx(os.path.join(folder, "huge.vmx"), "huge", [("scsi0:0", "huge.vmdk")])
+    stat = run_module(vmx, folder, {}, python)
+    print(f"\n1 TiB monolithicSparse, {stat['allocated'] / 2 ** 20:.0f} MiB allocated: wall {stat['wall']:.1f} s, "
+          f"peak RSS {stat['rss_mib']:.0f} MiB ({stat['codec']})")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size-gib", type=float, default=8.0, help="disk capacity (default 8)")
@@ -136,12 +151,16 @@ def main() -> int:
     parser.add_argument("--workdir", default=None, help="where the disks are built (default: a temp dir)")
     parser.add_argument("--formats", default="monolithicSparse,monolithicFlat")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--huge-only", action="store_true", help="only the 1 TiB sparse disk memory check")
     args = parser.parse_args()
     ensure_collection_link()
     python = sys.executable
     work = args.workdir or tempfile.mkdtemp(prefix="ovatool-bench-")
     os.makedirs(work, exist_ok=True)
     cores = os.cpu_count() or 1
+    if args.huge_only:
+        huge_sparse(work, python)
+        return 0
     try:
         vmx = build_disks(work, int(args.size_gib * GiB) // GiB * GiB or int(args.size_gib * GiB),
                           int(args.data_gib * GiB))
@@ -168,7 +187,7 @@ def main() -> int:
             qemu = best["qemu-img convert"]
             allocated = next(s["allocated"] for lbl, s in best.items() if lbl != "qemu-img convert")
             for label, stat in best.items():
-                codec_name = str(stat.get("codec", "")).split(" ")[0]
+                codec_name = str(stat.get("codec", "")).split(" ", maxsplit=1)[0]
                 bound_mbps = bound.get(codec_name, {}).get("bound_mbps")
                 mbps = allocated / MB / stat["wall"]
                 rows.append({
@@ -190,6 +209,7 @@ def main() -> int:
                   f"{'' if r['engine_s'] is None else '%.1f' % r['engine_s']} | {r['mbps']:.0f} | "
                   f"{r['out_mib']:.0f} | {r['speedup']:.1f} | {r['size_ratio']:.3f} | "
                   f"{'' if r['of_bound'] is None else '%.0f %%' % (100 * r['of_bound'])} | {r['rss_mib']:.0f} |")
+        huge_sparse(work, python)
     finally:
         if not args.keep and not args.workdir:
             shutil.rmtree(work, ignore_errors=True)

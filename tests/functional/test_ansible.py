@@ -122,7 +122,9 @@ def test_export_all_playbook(tmp_path, vm, images):
     other.mkdir(parents=True)
     vmfactory.convert(images["odd"], str(other / "db.vmdk"), "monolithicFlat")
     vmfactory.write_vmx(str(other / "db.vmx"), "Database", [("sata0:0", "db.vmdk")])
-    extra = {"ovatool_vm_search_paths": [str(tmp_path / "vms")], "ovatool_output_dir": str(tmp_path / "ovas")}
+    (tmp_path / "shelf").mkdir()
+    extra = {"ovatool_vm_search_paths": [str(tmp_path / "vms")], "ovatool_output_dir": str(tmp_path / "ovas"),
+             "ovatool_upload_dest": f"file://{tmp_path}/shelf/"}
     argv = [os.path.join(BIN, "ansible-playbook"), "playbooks/export_all.yml", "-i", "localhost,",
             "-c", "local", "-e", f"ansible_python_interpreter={sys.executable}", "-e", json.dumps(extra)]
 
@@ -134,8 +136,12 @@ def test_export_all_playbook(tmp_path, vm, images):
 
     first = play()
     assert sorted(os.listdir(tmp_path / "ovas")) == ["App_Server.ova", "Database.ova"]
-    assert re.search(r"localhost\s*:\s*ok=\d+\s+changed=2\b", first), first
+    assert re.search(r"localhost\s*:\s*ok=\d+\s+changed=3\b", first), first  # folder, exports, uploads
     ovacheck.read_ova(str(tmp_path / "ovas" / "Database.ova"))
+    assert sorted(os.listdir(tmp_path / "shelf")) == ["App_Server.ova", "Database.ova"]
+    with open(tmp_path / "shelf" / "Database.ova", "rb") as a, open(tmp_path / "ovas" / "Database.ova", "rb") as b:
+        assert a.read() == b.read()
+    assert "Verify each new OVA" in first and "failed=0" in first
     second = play()
     assert re.search(r"localhost\s*:\s*ok=\d+\s+changed=0\b", second), second
     assert "exists, not exported again" in second

@@ -15,7 +15,7 @@ from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.upload imp
 from test_ansible import adhoc
 
 MiB = 1024 * 1024
-pytestmark = pytest.mark.xdist_group("servers")  # one SeaweedFS and one sshd for the whole module
+pytestmark = pytest.mark.xdist_group(name="servers")  # one SeaweedFS and one sshd for the whole module
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def sha256(path: str) -> str:
         return hashlib.sha256(handle.read()).hexdigest()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def s3(tmp_path_factory):
     pytest.importorskip("boto3")
     server = servers.SeaweedS3(str(tmp_path_factory.mktemp("seaweed")))
@@ -46,7 +46,7 @@ def s3(tmp_path_factory):
         server.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def sshd(tmp_path_factory):
     pytest.importorskip("paramiko")
     server = servers.Sshd(str(tmp_path_factory.mktemp("sshd")))

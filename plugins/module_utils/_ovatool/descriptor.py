@@ -64,9 +64,16 @@ def _hex32(value: str, what: str, path: str) -> int:
     return number
 
 
-def decode_descriptor(raw: bytes, path: str) -> str:
-    """Decode descriptor bytes by their own ``encoding=`` line."""
-    if b"\x00" in raw.rstrip(b"\x00"):
+def decode_descriptor(raw: bytes, path: str, embedded: bool = False) -> str:
+    """Decode descriptor bytes by their own ``encoding=`` line.
+
+    An embedded descriptor is a C string: it ends at the first NUL, and what
+    follows is padding that some writers leave uninitialised (qemu-img's
+    monolithicSparse files were seen with stray bytes after the NUL).
+    """
+    if embedded:
+        raw = raw.split(b"\x00", 1)[0]
+    elif b"\x00" in raw.rstrip(b"\x00"):
         raise DiskFormatError("not a VMDK descriptor: it contains binary data", path)
     raw = raw.rstrip(b"\x00")
     match = re.search(rb'^\s*encoding\s*=\s*"([^"]+)"', raw, re.M | re.I)

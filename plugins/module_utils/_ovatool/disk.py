@@ -125,7 +125,7 @@ def _descriptor_and_kind(path: str, fd: int, size: int) -> Tuple[Descriptor, Opt
         if not raw.strip(b"\x00").strip():
             raise DiskFormatError(
                 "a sparse extent without an embedded descriptor; open its descriptor .vmdk instead", path)
-        return parse_descriptor(decode_descriptor(raw, path), path), header
+        return parse_descriptor(decode_descriptor(raw, path, embedded=True), path), header
     if head[:4] == b"COWD":
         raise DiskFormatError(_UNSUPPORTED["VMFSSPARSE"], path)
     if size > MAX_DESCRIPTOR_BYTES:

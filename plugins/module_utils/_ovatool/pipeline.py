@@ -117,7 +117,7 @@ def run_pipeline(disk, writer, codec: Codec, threads: int = 0,
     began = time.monotonic()
     in_flight = 2 * workers + 2
     free: "queue.Queue[bytearray]" = queue.Queue()
-    for _ in range(in_flight + 1):
+    for _slot in range(in_flight + 1):
         free.put(bytearray(BATCH_GRAINS * GRAIN_BYTES))
     finished: "queue.Queue[Optional[Tuple[Future, bytearray]]]" = queue.Queue()
     failure: List[BaseException] = []

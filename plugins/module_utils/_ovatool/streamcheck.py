@@ -65,7 +65,7 @@ def check_stream(fd: int, base: int, size: int, name: str, deep: bool = False) -
     facts.update(capacity_bytes=header.capacity * SECTOR, grain_bytes=header.grain_size * SECTOR)
     raw_descriptor = member.read(header.descriptor_offset * SECTOR, header.descriptor_size * SECTOR)
     try:
-        descriptor = parse_descriptor(decode_descriptor(raw_descriptor, name), name)
+        descriptor = parse_descriptor(decode_descriptor(raw_descriptor, name, embedded=True), name)
         if descriptor.capacity_sectors != header.capacity:
             say(f"the embedded descriptor declares {descriptor.capacity_sectors} sectors, the header {header.capacity}")
     except DiskFormatError as exc:
