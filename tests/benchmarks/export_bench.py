@@ -59,6 +59,10 @@ def measure(argv: List[str], env: Optional[Dict[str, str]] = None) -> Dict[str, 
 
 
 def build_disks(work: str, size: int, data: int) -> Dict[str, str]:
+    existing = {kind: os.path.join(work, kind, "bench.vmx") for kind in ("monolithicSparse", "monolithicFlat")}
+    if all(os.path.exists(path) for path in existing.values()):
+        print(f"reusing the disks in {work}", flush=True)
+        return existing
     raw = os.path.join(work, "disk.raw")
     print(f"building a {size / GiB:.1f} GiB ext4 image with {data / GiB:.2f} GiB of real files ...", flush=True)
     vmfactory.make_fs_image(raw, size, data, work)
