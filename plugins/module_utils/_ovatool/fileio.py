@@ -9,7 +9,9 @@ the buffer). Where ``preadv`` is missing, ``pread`` plus one copy is used.
 """
 from __future__ import annotations
 
+import hashlib
 import os
+from typing import Optional
 
 _PREADV = getattr(os, "preadv", None)
 _ZEROS = bytes(1 << 20)
@@ -40,3 +42,23 @@ def zero_fill(view: memoryview) -> None:
         step = min(total - at, len(_ZEROS))
         view[at:at + step] = _ZEROS[:step]
         at += step
+
+
+def file_digest(path: str, algorithm: str = "sha256", offset: int = 0, size: Optional[int] = None) -> str:
+    """Hex digest of ``size`` bytes of ``path`` from ``offset`` (to the end when None), streamed."""
+    digest = hashlib.new(algorithm)
+    buffer = bytearray(8 * 1024 * 1024)
+    view = memoryview(buffer)
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        done = 0
+        while size is None or done < size:
+            step = len(buffer) if size is None else min(len(buffer), size - done)
+            got = pread_into(fd, view[:step], offset + done)
+            if got == 0:
+                break
+            digest.update(view[:got])
+            done += got
+    finally:
+        os.close(fd)
+    return digest.hexdigest()

@@ -24,7 +24,7 @@ from typing import Any, Dict, Optional
 from urllib.parse import quote, unquote, urlsplit
 
 from .errors import OvatoolError, describe_os_error
-from .fileio import pread_into
+from .fileio import file_digest
 from .output import AtomicOutput
 
 MB = 1000 * 1000
@@ -67,21 +67,7 @@ class UploadOptions:
 
 
 def file_sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    buffer = bytearray(CHUNK)
-    view = memoryview(buffer)
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        offset = 0
-        while True:
-            got = pread_into(fd, view, offset)
-            if not got:
-                break
-            digest.update(view[:got])
-            offset += got
-    finally:
-        os.close(fd)
-    return digest.hexdigest()
+    return file_digest(path, "sha256")
 
 
 def redact(url: str) -> str:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
 from .errors import OvatoolError, os_error
-from .fileio import pread_into
+from .fileio import file_digest
 from .pipeline import resolve_threads
 from .sparse import MAGIC
 from .streamcheck import check_stream
@@ -43,24 +43,7 @@ class Member:
 
 
 def _digest(member: Member, algorithm: str) -> str:
-    import hashlib
-
-    digest = hashlib.new(algorithm)
-    buffer = bytearray(1 << 20)
-    view = memoryview(buffer)
-    fd = os.open(member.path, os.O_RDONLY)
-    try:
-        done = 0
-        while done < member.size:
-            step = min(len(buffer), member.size - done)
-            got = pread_into(fd, view[:step], member.offset + done)
-            if got == 0:
-                break
-            digest.update(view[:got])
-            done += got
-    finally:
-        os.close(fd)
-    return digest.hexdigest()
+    return file_digest(member.path, algorithm, member.offset, member.size)
 
 
 def _read(member: Member, limit: int) -> bytes:
