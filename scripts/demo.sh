@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Demo: make a small VM from real files, export it with playbooks/export_all.yml on localhost.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ensure_system_tools qemu-img:qemu-utils mkfs.ext4:e2fsprogs

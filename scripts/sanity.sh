@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # ansible-test sanity on a copy of the checkout placed at ansible_collections/ovatool/vmware.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 [ -n "${VIRTUAL_ENV:-}" ] || ensure_venv "$ROOT/scripts/requirements-test.txt"
 
@@ -23,6 +24,7 @@ if [ -n "$want" ] && [ -f "$SHARED/tools/ansible-test-get-pip.py" ]; then
   cp "$SHARED/tools/ansible-test-get-pip.py" "$HOME/.ansible/test/cache/get_pip_${want//./_}.py"
 fi
 cd "$TARGET"
-git init -q . && git add -A >/dev/null 2>&1 || true
+git init -q .
+git add -A >/dev/null 2>&1
 ansible-test sanity --venv --python "$(python -c 'import sys; print("%d.%d" % sys.version_info[:2])')" \
   --color no "$@"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: unit and functional tests (pytest), then ansible-test sanity.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ensure_system_tools qemu-img:qemu-utils vmdkinfo:libvmdk-utils mkfs.ext4:e2fsprogs \

@@ -127,11 +127,12 @@ def test_encrypted_vm(vm):
     fails_cleanly(vm, "encrypted")
 
 
-def test_snapshot_child_is_refused_clearly(vm, images):
-    child = os.path.join(vm["folder"], "disk-000001.vmdk")
-    vmfactory.run(["qemu-img", "create", "-q", "-f", "vmdk", "-b", "disk.vmdk", "-F", "vmdk", child])
-    vmfactory.write_vmx(vm["vmx"], "Bad Input", [("scsi0:0", "disk-000001.vmdk")])
-    fails_cleanly(vm, child, "snapshot", "not supported yet")
+def test_esxi_delta_is_refused_clearly(vm):
+    delta = os.path.join(vm["folder"], "disk-delta.vmdk")
+    with open(delta, "wb") as handle:
+        handle.write(b"COWD" + struct.pack("<II", 1, 3) + bytes(2036))
+    vmfactory.write_vmx(vm["vmx"], "Bad Input", [("scsi0:0", "disk-delta.vmdk")])
+    fails_cleanly(vm, delta, "vmfsSparse (COWD)", "not supported")
 
 
 def test_destination_folder_missing(vm):

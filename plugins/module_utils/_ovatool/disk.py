@@ -105,6 +105,19 @@ class VirtualDisk:
                 raise DiskFormatError(os_error(exc, where, f"read error at byte {lo - start}").message,
                                       where) from None
 
+    def present_ranges(self, offset: int, length: int) -> Iterator[Tuple[int, int]]:
+        """Sub-ranges this disk defines itself (the rest comes from its parent in a chain)."""
+        for start, extent in self.extents:
+            end = start + extent.capacity
+            if end <= offset:
+                continue
+            if start >= offset + length:
+                break
+            lo = max(offset, start)
+            hi = min(offset + length, end)
+            for sub_offset, sub_length in extent.present_ranges(lo - start, hi - lo):
+                yield start + sub_offset, sub_length
+
     def read(self, offset: int, length: int) -> bytearray:
         """Bytes [offset, offset+length) of the virtual disk, in a new buffer."""
         buffer = bytearray(length)
@@ -135,8 +148,15 @@ def _descriptor_and_kind(path: str, fd: int, size: int) -> Tuple[Descriptor, Opt
     return parse_descriptor(decode_descriptor(raw, path), path), None
 
 
-def open_disk(path: str) -> VirtualDisk:
-    """Open a .vmdk for reading; the caller closes it (or uses ``with``)."""
+def open_disk(path: str):
+    """Open a .vmdk for reading, with its snapshot parents if it is a child; the caller closes it."""
+    from .chain import open_chain  # chain.py builds on this module
+
+    return open_chain(path, _open_layer)
+
+
+def _open_layer(path: str) -> VirtualDisk:
+    """Open one .vmdk (one layer of a chain) for reading."""
     fd, size = _open_ro(path)
     try:
         descriptor, embedded_header = _descriptor_and_kind(path, fd, size)
@@ -149,10 +169,6 @@ def open_disk(path: str) -> VirtualDisk:
     disk = VirtualDisk(path, descriptor)
     disk._fds.append(fd)
     try:
-        if descriptor.has_parent:
-            hint = descriptor.parent_hint or "unknown"
-            raise DiskFormatError(
-                f"a snapshot (child) disk whose parent is {hint}: snapshot chains are not supported yet", path)
         folder = os.path.dirname(os.path.abspath(path))
         if embedded_header is not None:
             if len(descriptor.extents) != 1 or descriptor.extents[0].type != "SPARSE":

@@ -54,6 +54,9 @@ class FlatExtent:
             yield data - self.base, hole - data
             pos = hole
 
+    def present_ranges(self, offset: int, length: int) -> Iterator[Tuple[int, int]]:
+        yield offset, length
+
     def read_into(self, offset: int, view: memoryview) -> None:
         if pread_into(self.fd, view, self.base + offset) != len(view):
             raise DiskFormatError(
@@ -70,6 +73,9 @@ class ZeroExtent:
 
     def allocated_ranges(self) -> Iterator[Tuple[int, int]]:
         return iter(())
+
+    def present_ranges(self, offset: int, length: int) -> Iterator[Tuple[int, int]]:
+        yield offset, length
 
     def read_into(self, offset: int, view: memoryview) -> None:
         zero_fill(view)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import struct
+import zlib
 from array import array
 from dataclasses import dataclass
 from typing import Iterator, Optional, Tuple
@@ -85,9 +86,8 @@ class SparseExtent:
         self.header = header
         self.file_size = file_size
         h = header
-        if h.compressed or h.gd_offset == GD_AT_END:
-            raise DiskFormatError(
-                "streamOptimized (compressed) extents are not supported as input yet", path)
+        if h.gd_offset == GD_AT_END:
+            header = h = self.header = self._footer_header(h)
         if h.grain_size == 0 or h.grain_size > MAX_GRAIN_SECTORS or h.grain_size & (h.grain_size - 1):
             raise DiskFormatError(f"invalid grain size of {h.grain_size} sectors", path)
         if not 1 <= h.gtes_per_gt <= 4096:
@@ -115,6 +115,16 @@ class SparseExtent:
             gd.byteswap()
         self.gd = gd
         self._cache: dict = {}
+        self.compressed = h.compressed
+
+    def _footer_header(self, header: SparseHeader) -> SparseHeader:
+        """A stream disk keeps its grain directory offset in the footer, 1024 bytes before the end."""
+        if self.file_size < 3 * SECTOR:
+            raise DiskFormatError("truncated stream disk: no footer", self.path)
+        footer = parse_header(os.pread(self.fd, SECTOR, self.file_size - 2 * SECTOR), self.path)
+        if footer.gd_offset in (0, GD_AT_END):
+            raise DiskFormatError("the stream disk's footer has no grain directory offset (truncated?)", self.path)
+        return footer
 
     def _grain_table(self, index: int) -> Optional[array]:
         """Grain table ``index`` (None when unallocated), validated, cached."""
@@ -195,7 +205,10 @@ class SparseExtent:
             within = pos - grain * grain_bytes
             take = min(grain_bytes - within, end - pos)
             sector = self._grain_sector(grain)
-            if sector:
+            if sector and self.compressed:
+                data = self._inflate(grain, sector)
+                view[pos - offset:pos - offset + take] = data[within:within + take]
+            elif sector:
                 file_off = sector * SECTOR + within
                 if run_len and run_file + run_len == file_off:
                     run_len += take
@@ -208,6 +221,52 @@ class SparseExtent:
             pos += take
         if run_len:
             self._fill(view[run_out:run_out + run_len], run_file)
+
+    def _inflate(self, grain: int, sector: int) -> bytes:
+        """One compressed grain record (u64 LBA, u32 size, zlib data), checked and inflated."""
+        head = os.pread(self.fd, 12, sector * SECTOR)
+        if len(head) < 12:
+            raise DiskFormatError(f"compressed grain {grain} lies past the end of the file", self.path)
+        lba, size = struct.unpack("<QI", head)
+        expected_lba = grain * self.header.grain_size
+        if lba != expected_lba:
+            raise DiskFormatError(f"grain table entry for grain {grain} points at the grain of LBA {lba}",
+                                  self.path)
+        if size == 0 or sector * SECTOR + 12 + size > self.file_size:
+            raise DiskFormatError(f"compressed grain {grain} of {size} bytes runs past the end of the file",
+                                  self.path)
+        expected = min(self.grain_bytes, self.capacity - grain * self.grain_bytes)
+        try:
+            data = zlib.decompress(os.pread(self.fd, size, sector * SECTOR + 12))
+        except zlib.error as exc:
+            raise DiskFormatError(f"compressed grain {grain} does not inflate: {exc}", self.path) from None
+        if len(data) < expected or len(data) > self.grain_bytes:
+            raise DiskFormatError(f"compressed grain {grain} inflates to {len(data)} bytes, not {expected}",
+                                  self.path)
+        return data
+
+    def present_ranges(self, offset: int, length: int) -> Iterator[Tuple[int, int]]:
+        """Sub-ranges of [offset, offset+length) this extent defines itself (allocated or
+        explicitly zero), as opposed to leaving them to a parent disk."""
+        grain_bytes = self.grain_bytes
+        gtes = self.header.gtes_per_gt
+        pos = offset
+        end = offset + length
+        run_start = run_end = -1
+        while pos < end:
+            grain = pos // grain_bytes
+            take = min((grain + 1) * grain_bytes, end) - pos
+            table = self._grain_table(grain // gtes)
+            if table is not None and table[grain % gtes]:
+                if pos == run_end:
+                    run_end += take
+                else:
+                    if run_start >= 0:
+                        yield run_start, run_end - run_start
+                    run_start, run_end = pos, pos + take
+            pos += take
+        if run_start >= 0:
+            yield run_start, run_end - run_start
 
     def _fill(self, view: memoryview, file_offset: int) -> None:
         got = pread_into(self.fd, view, file_offset)
