@@ -63,6 +63,34 @@ options:
     type: str
     choices: [sha1, sha256, sha512]
     default: sha256
+  format:
+    description:
+      - V(ova) writes one archive; V(ovf) writes a folder holding the same files (C(.ovf), C(.mf), disks).
+      - With V(ovf), O(dest) names the folder to create, or with a trailing C(/) the folder in which
+        C(<name>/) is created. The folder appears only when complete.
+    type: str
+    choices: [ova, ovf]
+    default: ova
+  max_hardware_version:
+    description: Cap the virtual hardware version written in the OVF (like OVF Tool's C(--maxVirtualHardwareVersion)).
+    type: int
+  export_flags:
+    description:
+      - Like OVF Tool's C(--exportFlags). V(mac) keeps the NICs' MAC addresses, V(uuid) keeps the BIOS UUID,
+        V(extraconfig) carries the remaining VMX keys as C(vmw:ExtraConfig).
+    type: list
+    elements: str
+    choices: [mac, uuid, extraconfig]
+    default: []
+  private_key:
+    description: PEM RSA private key that signs the manifest; writes a C(.cert) member. Needs O(certificate).
+    type: path
+  private_key_passphrase:
+    description: Passphrase of O(private_key).
+    type: str
+  certificate:
+    description: PEM certificate of the signer, written into the C(.cert) member.
+    type: path
 attributes:
   check_mode:
     support: full
@@ -73,8 +101,9 @@ attributes:
 notes:
   - Power the VM off first (see the C(ovatool.vmware.power_off) role); exporting a running VM copies
     disks that are changing under it.
-  - Snapshot chains, streamOptimized inputs and ESXi delta disks are not supported yet and fail with a
-    message saying so.
+  - ESXi delta disks (vmfsSparse, seSparse) are not supported yet and fail with a message saying so.
+  - A virtual TPM cannot be carried in an OVA; such a VM is exported without it and the task warns.
+  - Output is reproducible, exporting an unchanged VM twice with the same options gives the same bytes.
 """
 
 EXAMPLES = r"""
@@ -82,6 +111,16 @@ EXAMPLES = r"""
   ovatool.vmware.ova_export:
     src: /vms/appliance/appliance.vmx
     dest: /exports/
+
+- name: A signed OVA for a vSphere content library, keeping MAC addresses
+  ovatool.vmware.ova_export:
+    src: /vms/appliance/appliance.vmx
+    dest: /exports/appliance.ova
+    export_flags: [mac]
+    max_hardware_version: 19
+    private_key: /etc/pki/appliance-signing.key
+    private_key_passphrase: "{{ vault_signing_passphrase }}"
+    certificate: /etc/pki/appliance-signing.crt
 
 - name: Export with the best ratio and a SHA1 manifest for ESXi 6.7
   ovatool.vmware.ova_export:
@@ -106,6 +145,10 @@ size:
   description: Size of the OVA in bytes.
   returned: changed and not check mode
   type: int
+signed:
+  description: Whether a C(.cert) member signs the manifest.
+  returned: changed and not check mode
+  type: bool
 format:
   description: Output format.
   returned: always
@@ -206,14 +249,24 @@ def main():
             compression=dict(type="str", default="fast"),
             codec=dict(type="str", default="auto", choices=["auto", "isal", "zlib-ng", "zlib"]),
             manifest=dict(type="str", default="sha256", choices=["sha1", "sha256", "sha512"]),
+            format=dict(type="str", default="ova", choices=["ova", "ovf"]),
+            max_hardware_version=dict(type="int"),
+            export_flags=dict(type="list", elements="str", default=[], choices=["mac", "uuid", "extraconfig"]),
+            private_key=dict(type="path"),
+            private_key_passphrase=dict(type="str", no_log=True),
+            certificate=dict(type="path"),
         ),
+        required_together=[("private_key", "certificate")],
         supports_check_mode=True,
     )
     params = module.params
     options = ExportOptions(
         src=params["src"], dest=params["dest"], force=params["force"], threads=params["threads"],
         compression=params["compression"], codec=params["codec"], manifest=params["manifest"],
-        name=params["name"], check_mode=module.check_mode,
+        name=params["name"], format=params["format"], max_hardware_version=params["max_hardware_version"],
+        export_flags=params["export_flags"], private_key=params["private_key"],
+        private_key_passphrase=params["private_key_passphrase"], certificate=params["certificate"],
+        check_mode=module.check_mode,
     )
     run_engine(module, lambda: export_vm(options))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
@@ -116,7 +117,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     try:
         result = export_vm(ExportOptions(
             src=args.vmx, dest=args.output, force=args.force, threads=args.threads, compression=args.compression,
-            codec=args.codec, manifest=args.manifest, name=args.name, check_mode=args.check, progress=progress))
+            codec=args.codec, manifest=args.manifest, name=args.name, format=args.format,
+            max_hardware_version=args.max_hardware_version, export_flags=args.export_flags or (),
+            private_key=args.private_key, private_key_passphrase=os.environ.get("OVATOOL_KEY_PASSPHRASE"),
+            certificate=args.certificate, check_mode=args.check, progress=progress))
     finally:
         if progress is not None:
             progress.close()
@@ -189,6 +193,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--compression", default="fast", help="fast (default), balanced, max, or 1..9")
     export.add_argument("--codec", default="auto", choices=["auto", "isal", "zlib-ng", "zlib"])
     export.add_argument("--manifest", default="sha256", choices=["sha1", "sha256", "sha512"])
+    export.add_argument("--format", default="ova", choices=["ova", "ovf"], help="one archive, or a folder of files")
+    export.add_argument("--max-hardware-version", type=int, help="cap the vmx-NN hardware version in the OVF")
+    export.add_argument("--export-flag", dest="export_flags", action="append", choices=["mac", "uuid", "extraconfig"],
+                        help="keep MAC addresses, the BIOS UUID, or the other VMX keys (repeatable)")
+    export.add_argument("--private-key", help="PEM RSA key signing the manifest (passphrase: $OVATOOL_KEY_PASSPHRASE)")
+    export.add_argument("--certificate", help="PEM certificate of the signer")
     export.add_argument("--check", action="store_true", help="only say what would be done")
     export.add_argument("--json", action="store_true", help="print the ova_export module's result as JSON")
     export.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")

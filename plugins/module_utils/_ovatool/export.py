@@ -10,7 +10,7 @@ import time
 import zlib
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Callable, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from . import manifest, ovf
 from .codec import Codec, select_codec
@@ -18,9 +18,11 @@ from .descriptor import render_stream_descriptor
 from .disk import VirtualDisk, open_disk
 from .errors import OutputError, OvatoolError, VmxError, describe_os_error
 from .names import safe_name
-from .output import AtomicOutput, CancelOnSignal
+from .folder import FolderWriter
+from .output import AtomicFolder, AtomicOutput, CancelOnSignal
 from .ova import OvaWriter
 from .pipeline import allocated_bytes, resolve_threads, run_pipeline
+from .sign import Signer
 from .stream import StreamVmdkWriter
 from .vmx import DiskRef, VirtualMachine, load_vm
 
@@ -41,17 +43,33 @@ class ExportOptions:
     codec: str = "auto"
     manifest: str = "sha256"
     name: Optional[str] = None
+    format: str = "ova"
+    max_hardware_version: Optional[int] = None
+    export_flags: Sequence[str] = ()
+    private_key: Optional[str] = None
+    private_key_passphrase: Optional[str] = None
+    certificate: Optional[str] = None
     check_mode: bool = False
     progress: Optional[ProgressCallback] = None
 
 
-def resolve_dest(dest: str, base: str) -> str:
-    """``dest`` itself, or ``dest/<base>.ova`` when it is a folder or ends in a slash."""
+def resolve_dest(dest: str, base: str, fmt: str = "ova") -> str:
+    """Where the package goes.
+
+    ova: ``dest`` itself, or ``dest/<base>.ova`` when it is a folder or ends in a slash.
+    ovf: a folder holding the files; ``dest/<base>`` when ``dest`` ends in a slash, else ``dest``
+    itself (the package folder, created when complete).
+    """
     dest = os.path.expanduser(dest)
+    if fmt == "ovf" and not dest.endswith(("/", os.sep)):
+        folder = os.path.dirname(os.path.abspath(dest))
+        if not os.path.isdir(folder):
+            raise OutputError(f"the destination folder {folder} does not exist", dest)
+        return os.path.abspath(dest)
     if dest.endswith(("/", os.sep)) or os.path.isdir(dest):
         if not os.path.isdir(dest):
             raise OutputError("the destination folder does not exist", dest)
-        return os.path.join(os.path.abspath(dest), base + ".ova")
+        return os.path.join(os.path.abspath(dest), base + (".ova" if fmt == "ova" else ""))
     folder = os.path.dirname(os.path.abspath(dest))
     if not os.path.isdir(folder):
         raise OutputError(f"the destination folder {folder} does not exist", dest)
@@ -93,21 +111,47 @@ def open_vm_disks(vm: VirtualMachine, stack: ExitStack) -> List[VirtualDisk]:
     return disks
 
 
-def write_ova(file: BinaryIO, vm: VirtualMachine, name: str, base: str, disks: List[VirtualDisk],
-              codec: Codec, threads: int, algorithm: str, mtime: int,
-              progress: Optional[ProgressCallback] = None) -> Dict[str, Any]:
-    """Write the whole OVA to ``file`` (seekable) in one pass; return what was written."""
+def _copy_member(container, name: str, path: str) -> int:
+    """Stream a small side file (NVRAM) into the package; returns its size."""
+    member = container.member(name)
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                member.write(block)
+    except OSError as exc:
+        raise VmxError(f"cannot read {path}: {exc.strerror}", path) from None
+    member.close()
+    return member.size
+
+
+def write_package(container, vm: VirtualMachine, name: str, base: str, disks: List[VirtualDisk],
+                  codec: Codec, threads: int, algorithm: str, ovf_options: ovf.OvfOptions,
+                  nvram: Optional[str] = None, signer: Optional[Signer] = None,
+                  progress: Optional[ProgressCallback] = None) -> Dict[str, Any]:
+    """Write the .ovf, .mf, optional .cert, the disks and the NVRAM into ``container`` in one pass.
+
+    ``container`` is an OvaWriter (tar) or a FolderWriter (``format: ovf``); both reserve the head
+    members and fill them at the end, once every size and digest is known.
+    """
     hrefs = [f"{base}-disk{i + 1}.vmdk" for i in range(len(disks))]
+    nvram_href = f"{base}-file1.nvram" if nvram else None
+    nvram_id = f"file{len(disks) + 1}" if nvram else None
     placeholder = 10 ** 20 - 1
     planned = [ovf.OvfDisk(ref.controller, ref.unit, href, f"file{i + 1}", f"vmdisk{i + 1}",
                            disk.capacity, placeholder, placeholder)
                for i, (ref, disk, href) in enumerate(zip(vm.disks, disks, hrefs))]
-    reserved = len(ovf.render(ovf.build_envelope(vm, name, planned)))
-    ovf_name, mf_name = base + ".ovf", base + ".mf"
+    ovf_options.nvram_file_id = nvram_id
 
-    archive = OvaWriter(file, mtime, algorithm)
-    ovf_slot = archive.reserve(ovf_name, reserved)
-    mf_slot = archive.reserve(mf_name, manifest.size_of(algorithm, [ovf_name] + hrefs))
+    def envelope(nvram_size: int) -> bytes:
+        extra = [(nvram_href, nvram_id, nvram_size)] if nvram_href else []
+        return ovf.build_envelope(vm, name, planned, extra, ovf_options)
+
+    reserved = len(ovf.render(envelope(placeholder)))
+    ovf_name, mf_name, cert_name = base + ".ovf", base + ".mf", base + ".cert"
+    listed = [ovf_name] + hrefs + ([nvram_href] if nvram_href else [])
+    ovf_slot = container.reserve(ovf_name, reserved)
+    mf_slot = container.reserve(mf_name, manifest.size_of(algorithm, listed))
+    cert_slot = container.reserve(cert_name, len(signer.cert_bytes(mf_name, b"size probe"))) if signer else None
 
     totals = [allocated_bytes(disk) for disk in disks] if progress else [0] * len(disks)
     done = 0
@@ -117,9 +161,8 @@ def write_ova(file: BinaryIO, vm: VirtualMachine, name: str, base: str, disks: L
         descriptor = render_stream_descriptor(
             href, disk.capacity // 512, cid, long_id, _adapter_type(vm, ref, disk), vm.hardware_version,
             disk.descriptor.ddb.get("ddb.toolsVersion"), disk.descriptor.ddb.get("ddb.toolsInstallType"))
-        member = archive.member(href)
+        member = container.member(href)
         writer = StreamVmdkWriter(member.write, disk.capacity // 512, descriptor)
-
         disk_done = 0
 
         def on_batch(length: int, _href: str = href, _index: int = index) -> None:
@@ -140,14 +183,28 @@ def write_ova(file: BinaryIO, vm: VirtualMachine, name: str, base: str, disks: L
             "allocated_bytes": stats.allocated_bytes, "populated_bytes": stats.data_bytes,
             "written_bytes": member.size, "seconds": round(stats.seconds, 3),
         })
+    nvram_size = _copy_member(container, nvram_href, nvram) if nvram and nvram_href else 0
 
-    ovf_digest = archive.fill(ovf_slot, ovf.render(ovf.build_envelope(vm, name, planned), pad_to=reserved))
-    digests = [(ovf_name, ovf_digest)] + list(archive.digests)
-    archive.fill(mf_slot, manifest.render(algorithm, digests))
-    archive.close()
-    members = [{"name": n, "size": archive.sizes[n], "digest": d} for n, d in digests]
-    members.insert(1, {"name": mf_name, "size": archive.sizes[mf_name], "digest": None})
-    return {"disks": results, "members": members, "digests": dict(digests), "size": archive.position}
+    ovf_digest = container.fill(ovf_slot, ovf.render(envelope(nvram_size), pad_to=reserved))
+    digests = [(ovf_name, ovf_digest)] + list(container.digests)
+    manifest_bytes = manifest.render(algorithm, digests)
+    container.fill(mf_slot, manifest_bytes)
+    if signer is not None and cert_slot is not None:
+        container.fill(cert_slot, signer.cert_bytes(mf_name, manifest_bytes))
+    container.close()
+    members = [{"name": n, "size": container.sizes[n], "digest": d} for n, d in digests]
+    members.insert(1, {"name": mf_name, "size": container.sizes[mf_name], "digest": None})
+    if signer is not None:
+        members.insert(2, {"name": cert_name, "size": container.sizes[cert_name], "digest": None})
+    return {"disks": results, "members": members, "digests": dict(digests), "size": container.position,
+            "signed": signer is not None}
+
+
+def _nvram_path(vm: VirtualMachine) -> Optional[str]:
+    if not vm.nvram:
+        return None
+    path = os.path.join(vm.folder, vm.nvram.replace("\\", "/"))
+    return path if os.path.isfile(path) else None
 
 
 def export_vm(options: ExportOptions) -> Dict[str, Any]:
@@ -158,34 +215,52 @@ def export_vm(options: ExportOptions) -> Dict[str, Any]:
     if vm.encrypted:
         raise VmxError("the VM is encrypted (encryption.keySafe / vmx.encryptionType); "
                        "remove the encryption in VMware before exporting it", src)
+    fmt = (options.format or "ova").lower()
+    if fmt not in ("ova", "ovf"):
+        raise OvatoolError(f'format "{options.format}" is not ova or ovf')
+    flags = tuple(sorted(set(f.strip().lower() for f in options.export_flags or ())))
+    unknown = [f for f in flags if f not in ovf.EXPORT_FLAGS]
+    if unknown:
+        raise OvatoolError(f"unknown export flag(s) {', '.join(unknown)}: use {', '.join(ovf.EXPORT_FLAGS)}")
+    if bool(options.private_key) != bool(options.certificate):
+        raise OvatoolError("signing needs both private_key and certificate")
     name = options.name or vm.name
     base = safe_name(name, fallback=os.path.splitext(os.path.basename(src))[0])
-    dest = resolve_dest(options.dest, base)
+    dest = resolve_dest(options.dest, base, fmt)
     codec = select_codec(options.codec, options.compression)
     algorithm = manifest.check_algorithm(options.manifest)
     threads = resolve_threads(options.threads)
     result: Dict[str, Any] = {"dest": dest, "name": name, "codec": codec.name, "compression_level": codec.level,
-                              "threads": threads, "manifest": algorithm, "format": "ova",
+                              "threads": threads, "manifest": algorithm, "format": fmt,
                               "warnings": list(vm.warnings)}
     if os.path.lexists(dest) and not options.force:
         result.update(changed=False, msg=f"{dest} exists; use force to overwrite it")
         return result
+    signer = Signer(options.private_key, options.certificate, options.private_key_passphrase, algorithm) \
+        if options.private_key and options.certificate else None
+    ovf_options = ovf.OvfOptions(hardware_version=options.max_hardware_version, flags=flags)
 
     with ExitStack() as stack:
         disks = open_vm_disks(vm, stack)
+        nvram = _nvram_path(vm)
         if options.check_mode:
             result.update(changed=True, msg=f"would export {len(disks)} disk(s) to {dest}")
             return result
-        mtime = source_mtime([src] + [f for d in disks for f in d.files])
+        mtime = source_mtime([src] + [f for d in disks for f in d.files] + ([nvram] if nvram else []))
+        package = (disks, codec, threads, algorithm, ovf_options, nvram, signer, options.progress)
         try:
-            with CancelOnSignal(), AtomicOutput(dest) as out:
-                written = write_ova(out.stream, vm, name, base, disks, codec, threads, algorithm, mtime,
-                                    options.progress)
-                out.commit()
+            with CancelOnSignal():
+                if fmt == "ova":
+                    with AtomicOutput(dest) as out:
+                        written = write_package(OvaWriter(out.stream, mtime, algorithm), vm, name, base, *package)
+                        out.commit()
+                else:
+                    with AtomicFolder(dest) as folder:
+                        written = write_package(FolderWriter(folder.temp, algorithm), vm, name, base, *package)
+                        folder.commit()
         except OSError as exc:
-            where = exc.filename or dest
-            verb = "reading" if exc.filename and exc.filename != dest else "writing"
-            raise OutputError(f"{verb} failed: {describe_os_error(exc)}", where) from None
+            # sources raise DiskFormatError/VmxError for their own read errors: this is the output
+            raise OutputError(f"writing failed: {describe_os_error(exc)}", dest) from None
     elapsed = time.monotonic() - began
     allocated = sum(d["allocated_bytes"] for d in written["disks"])
     result.update(written)

@@ -11,6 +11,7 @@ half-written OVA under the real name.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import tempfile
 import threading
@@ -82,6 +83,43 @@ class AtomicOutput:
                 os.unlink(self.temp)
             except OSError:
                 pass
+
+
+class AtomicFolder:
+    """A folder written under a hidden temporary name beside ``dest`` and renamed into place."""
+
+    def __init__(self, dest: str) -> None:
+        self.dest = dest
+        self.parent = os.path.dirname(os.path.abspath(dest)) or "."
+        self.temp = ""
+        self.committed = False
+
+    def __enter__(self) -> "AtomicFolder":
+        try:
+            self.temp = tempfile.mkdtemp(prefix=f".{os.path.basename(self.dest)}.", suffix=".partial",
+                                         dir=self.parent)
+        except OSError as exc:
+            raise OutputError(f"cannot create a folder in {self.parent}: {describe_os_error(exc)}",
+                              self.dest) from None
+        return self
+
+    def commit(self) -> None:
+        os.chmod(self.temp, 0o755)
+        for name in os.listdir(self.temp):
+            os.chmod(os.path.join(self.temp, name), FINAL_MODE)
+        old = ""
+        if os.path.lexists(self.dest):
+            old = tempfile.mkdtemp(prefix=f".{os.path.basename(self.dest)}.", suffix=".old", dir=self.parent)
+            os.rename(self.dest, os.path.join(old, "previous"))
+        os.rename(self.temp, self.dest)
+        self.committed = True
+        fsync_dir(self.parent)
+        if old:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if not self.committed and self.temp:
+            shutil.rmtree(self.temp, ignore_errors=True)
 
 
 class CancelOnSignal:

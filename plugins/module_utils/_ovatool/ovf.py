@@ -11,6 +11,7 @@ VirtualHardwareSection. RASD children are written in the schema's
 """
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -47,6 +48,37 @@ SOUND_SUBTYPES = {"es1371": "vmware.soundcard.ensoniq1371", "hdaudio": "vmware.s
 
 def _q(ns: str, tag: str) -> str:
     return f"{{{NAMESPACES[ns]}}}{tag}"
+
+
+EXPORT_FLAGS = ("mac", "uuid", "extraconfig")
+
+# VMX keys that the OVF already expresses, or that only make sense on the source host
+_NOT_EXTRA = re.compile(
+    r"^(\.encoding|config\.version|virtualhw\.version|displayname|guestos|numvcpus|cpuid\.corespersocket|memsize"
+    r"|firmware|uefi\.secureboot\.enabled|nvram|uuid\..*|vc\.uuid|annotation|extendedconfigfile|checkpoint\..*"
+    r"|(scsi|sata|nvme|ide)\d+.*|ethernet\d+.*|usb.*|ehci.*|sound\..*|vmci0\..*|floppy\d+.*|serial\d+.*"
+    r"|parallel\d+.*|sharedfolder.*|encryption\..*|vmx\.encryptiontype|vtpm\..*|filesearchpath|migrate\..*"
+    r"|gui\..*|vmotion\..*|cleanshutdown|softpoweroff|tools\.remindinstall|hgfs\..*|isolation\..*"
+    r"|mks\..*|svga\..*|vmxstats\..*|toolsinstallmanager\..*|monitor\.phys_bits_used|sched\..*"
+    r"|numa\..*|nvram\..*|remotedisplay\..*|snapshot\..*|tools\.upgrade\..*|policy\..*)$")
+
+
+@dataclass
+class OvfOptions:
+    """What the caller chose beyond the VM itself."""
+
+    hardware_version: Optional[int] = None  # cap (OVF Tool's --maxVirtualHardwareVersion)
+    flags: Tuple[str, ...] = ()  # subset of EXPORT_FLAGS
+    nvram_file_id: Optional[str] = None
+
+
+def vmx_uuid(value: str) -> str:
+    """VMX "56 4d 12 ... -ab cd ..." -> 564d12..-....-....-....-............"""
+    digits = re.sub(r"[^0-9a-fA-F]", "", value or "")
+    if len(digits) != 32:
+        return ""
+    d = digits.lower()
+    return f"{d[:8]}-{d[8:12]}-{d[12:16]}-{d[16:20]}-{d[20:]}"
 
 
 @dataclass
@@ -112,8 +144,13 @@ def _controller_fields(ctrl: Controller) -> Dict[str, object]:
 
 
 def build_envelope(vm: VirtualMachine, name: str, disks: List[OvfDisk],
-                   extra_files: Sequence[Tuple[str, str, int]] = ()) -> ET.Element:
-    """The OVF Envelope element for ``vm`` with the given exported disks."""
+                   extra_files: Sequence[Tuple[str, str, int]] = (),
+                   options: Optional[OvfOptions] = None) -> ET.Element:
+    """The OVF Envelope element for ``vm`` with the given exported disks (and other files)."""
+    options = options or OvfOptions()
+    hardware_version = vm.hardware_version
+    if options.hardware_version:
+        hardware_version = min(hardware_version, options.hardware_version)
     env = ET.Element(_q("ovf", "Envelope"))
     refs = ET.SubElement(env, _q("ovf", "References"))
     files = [(d.href, d.file_id, d.file_size) for d in disks] + list(extra_files)
@@ -152,17 +189,25 @@ def build_envelope(vm: VirtualMachine, name: str, disks: List[OvfDisk],
     ET.SubElement(hardware, _q("ovf", "Info")).text = "Virtual hardware requirements"
     sys_el = ET.SubElement(hardware, _q("ovf", "System"))
     for tag, text in (("ElementName", "Virtual Hardware Family"), ("InstanceID", "0"),
-                      ("VirtualSystemIdentifier", name), ("VirtualSystemType", f"vmx-{vm.hardware_version:02d}")):
+                      ("VirtualSystemIdentifier", name), ("VirtualSystemType", f"vmx-{hardware_version:02d}")):
         ET.SubElement(sys_el, _q("vssd", tag)).text = text
-    _add_items(_Items(hardware), vm, disks)
+    _add_items(_Items(hardware), vm, disks, "mac" in options.flags)
     if vm.firmware == "efi":
         _vmw_config(hardware, "firmware", "efi")
         if vm.secure_boot:
             _vmw_config(hardware, "bootOptions.efiSecureBootEnabled", "true")
+    if "uuid" in options.flags and vmx_uuid(vm.get("uuid.bios")):
+        _vmw_config(hardware, "uuid", vmx_uuid(vm.get("uuid.bios")))
+    if options.nvram_file_id:
+        _vmw_config(hardware, "nvram", f"ovf:/file/{options.nvram_file_id}", tag="ExtraConfig")
+    if "extraconfig" in options.flags:
+        for key in sorted(vm.values):
+            if not _NOT_EXTRA.match(key) and vm.values[key] != "":
+                _vmw_config(hardware, vm.original_keys.get(key, key), vm.values[key], tag="ExtraConfig")
     return env
 
 
-def _add_items(items: _Items, vm: VirtualMachine, disks: List[OvfDisk]) -> None:
+def _add_items(items: _Items, vm: VirtualMachine, disks: List[OvfDisk], with_mac: bool = False) -> None:
     items.add({"AllocationUnits": "hertz * 10^6", "Description": "Number of Virtual CPUs",
                "ElementName": f"{vm.cpus} virtual CPU(s)", "ResourceType": 3, "VirtualQuantity": vm.cpus},
               config=())
@@ -187,7 +232,8 @@ def _add_items(items: _Items, vm: VirtualMachine, disks: List[OvfDisk]) -> None:
                    "ResourceSubType": "vmware.cdrom.remotepassthrough", "ResourceType": 15}, required=False)
     for nic in vm.nics:
         subtype = NIC_SUBTYPES.get(nic.virtual_dev, "E1000")
-        items.add({"AddressOnParent": nic.index, "AutomaticAllocation": "true", "Connection": nic.network,
+        items.add({"Address": nic.mac if with_mac and nic.mac else None,
+                   "AddressOnParent": nic.index, "AutomaticAllocation": "true", "Connection": nic.network,
                    "Description": f'{subtype} ethernet adapter on "{nic.network}"',
                    "ElementName": f"ethernet{nic.index}", "ResourceSubType": subtype, "ResourceType": 10})
     if vm.floppy:

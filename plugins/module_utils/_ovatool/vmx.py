@@ -103,8 +103,11 @@ def decode_vmx(raw: bytes, path: str = "", warnings: Optional[List[str]] = None)
         return raw.decode("cp1252", errors="replace")
 
 
-def parse_vmx_text(text: str, path: str = "") -> Dict[str, str]:
-    """Parse VMX text into a dict keyed by lower-cased key (last one wins)."""
+def parse_vmx_text(text: str, path: str = "", original_keys: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    """Parse VMX text into a dict keyed by lower-cased key (last one wins).
+
+    ``original_keys``, when given, receives lower-cased key -> key as written.
+    """
     values: Dict[str, str] = {}
     if text.startswith("\ufeff"):
         text = text[1:]
@@ -125,6 +128,8 @@ def parse_vmx_text(text: str, path: str = "") -> Dict[str, str]:
             end = value.find('"', 1)
             value = value[1:] if end < 0 else value[1:end]
         values[key.lower()] = unescape(value)
+        if original_keys is not None:
+            original_keys[key.lower()] = key
     if bad and (len(bad) > 3 or not values):
         raise VmxError(
             f"not a VMX file: line {bad[0]} is not 'key = \"value\"'"
@@ -134,7 +139,8 @@ def parse_vmx_text(text: str, path: str = "") -> Dict[str, str]:
     return values
 
 
-def read_vmx(path: str, warnings: Optional[List[str]] = None) -> Dict[str, str]:
+def read_vmx(path: str, warnings: Optional[List[str]] = None,
+             original_keys: Optional[Dict[str, str]] = None) -> Dict[str, str]:
     """Read and parse a .vmx file."""
     try:
         mode = os.stat(path).st_mode
@@ -148,7 +154,7 @@ def read_vmx(path: str, warnings: Optional[List[str]] = None) -> Dict[str, str]:
         raise VmxError(os_error(exc, path, "cannot read the VMX").message, path) from None
     if len(raw) > MAX_VMX_BYTES:
         raise VmxError(f"larger than {MAX_VMX_BYTES // (1024 * 1024)} MiB: not a VMX file", path)
-    return parse_vmx_text(decode_vmx(raw, path, warnings), path)
+    return parse_vmx_text(decode_vmx(raw, path, warnings), path, original_keys)
 
 
 @dataclass
@@ -220,6 +226,7 @@ class VirtualMachine:
     vmci: bool = False
     floppy: bool = False
     warnings: List[str] = field(default_factory=list)
+    original_keys: Dict[str, str] = field(default_factory=dict)
 
     @property
     def folder(self) -> str:
@@ -353,6 +360,11 @@ def build_vm(values: Dict[str, str], vmx_path: str) -> VirtualMachine:
 def load_vm(vmx_path: str) -> VirtualMachine:
     """Read a .vmx and build its model."""
     warnings: List[str] = []
-    vm = build_vm(read_vmx(vmx_path, warnings), vmx_path)
+    original_keys: Dict[str, str] = {}
+    vm = build_vm(read_vmx(vmx_path, warnings, original_keys), vmx_path)
     vm.warnings.extend(warnings)
+    vm.original_keys = original_keys
+    if vm.vtpm:
+        vm.warnings.append(f"{vmx_path}: the VM has a virtual TPM, which an OVA cannot carry; the rest is exported "
+                           "and the appliance needs a new vTPM (and re-sealed secrets) after import")
     return vm
