@@ -127,12 +127,21 @@ def test_encrypted_vm(vm):
     fails_cleanly(vm, "encrypted")
 
 
-def test_esxi_delta_is_refused_clearly(vm):
+def test_bare_esxi_delta_file_is_refused_clearly(vm):
     delta = os.path.join(vm["folder"], "disk-delta.vmdk")
     with open(delta, "wb") as handle:
         handle.write(b"COWD" + struct.pack("<II", 1, 3) + bytes(2036))
     vmfactory.write_vmx(vm["vmx"], "Bad Input", [("scsi0:0", "disk-delta.vmdk")])
-    fails_cleanly(vm, delta, "vmfsSparse (COWD)", "not supported")
+    fails_cleanly(vm, delta, "vmfsSparse (COWD)", "open its descriptor")
+
+
+def test_raw_device_mapping_is_refused_clearly(vm):
+    rdm = os.path.join(vm["folder"], "rdm.vmdk")
+    with open(rdm, "w") as handle:
+        handle.write('# Disk DescriptorFile\nversion=1\nCID=1\nparentCID=ffffffff\ncreateType="vmfsRawDeviceMap"\n'
+                     'RW 2048 VMFSRDM "rdm-rdm.vmdk"\n')
+    vmfactory.write_vmx(vm["vmx"], "Bad Input", [("scsi0:0", "rdm.vmdk")])
+    fails_cleanly(vm, rdm, "raw device mappings")
 
 
 def test_destination_folder_missing(vm):

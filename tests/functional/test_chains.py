@@ -114,3 +114,32 @@ def test_damaged_stream_input(tmp_path, images):
     with pytest.raises(OvatoolError, match="does not inflate|inflates to"):
         export_vm(ExportOptions(src=vmx, dest=str(tmp_path / "s.ova")))
     assert not os.path.exists(tmp_path / "s.ova")
+
+
+@pytest.mark.parametrize("kind", ["vmfsSparse", "seSparse"])
+def test_esxi_delta_over_vmfs_base(tmp_path, images, kind):
+    """ESXi snapshot deltas over a thin vmfs base; qemu-img's reading of the same chain is the oracle."""
+    from test_roundtrip import make_vmfs
+
+    import esxfactory
+
+    folder = tmp_path / "vm"
+    folder.mkdir()
+    make_vmfs(images["gappy"], str(folder), "base")
+    sectors = os.path.getsize(images["gappy"]) // 512
+    if kind == "vmfsSparse":
+        grains = {g: bytes([g % 251 + 1]) * 512 for g in list(range(0, 96)) + [150 * 2048 + 7, sectors - 1]}
+        esxfactory.cowd_delta(str(folder), "base-000001", sectors, grains, 1, "base.vmdk", "fffffffe")
+    else:
+        per = 8  # sectors per seSparse grain
+        grains = {g: bytes([g % 249 + 3]) * 4096 for g in [0, 1, 5, 150 * 256 + 1, sectors // per - 1]}
+        zeros = [2, 3, 150 * 256 + 2]
+        esxfactory.sesparse_delta(str(folder), "base-000001", sectors, grains, zeros, "base.vmdk", "fffffffe")
+    expected = str(tmp_path / "expected.raw")
+    vmfactory.run(["qemu-img", "convert", "-O", "raw", str(folder / "base-000001.vmdk"), expected])
+    with open(expected, "rb") as a, open(images["gappy"], "rb") as b:
+        assert a.read() != b.read(), "the delta must change something"
+    vmx = vmfactory.write_vmx(str(folder / "esx.vmx"), "Esx Delta", [("scsi0:0", "base-000001.vmdk")])
+    result = export_vm(ExportOptions(src=vmx, dest=str(tmp_path / "esx.ova")))
+    assert result["disks"][0]["create_type"] == kind
+    ovacheck.assert_same_disk(expected, ovacheck.extract(result["dest"], "Esx_Delta-disk1.vmdk", str(tmp_path)))

@@ -14,14 +14,13 @@ from typing import Iterator, List, Optional, Tuple, Union
 
 from .descriptor import MAX_DESCRIPTOR_BYTES, Descriptor, decode_descriptor, parse_descriptor
 from .errors import DiskFormatError, OvatoolError, os_error
+from .esx import COWD_MAGIC, CowdExtent, SeSparseExtent
 from .flat import FlatExtent, ZeroExtent
 from .sparse import MAGIC, SECTOR, SparseExtent, parse_header, read_embedded_descriptor
 
-Extent = Union[FlatExtent, SparseExtent, ZeroExtent]
+Extent = Union[FlatExtent, SparseExtent, ZeroExtent, CowdExtent, SeSparseExtent]
 
 _UNSUPPORTED = {
-    "VMFSSPARSE": "ESXi vmfsSparse (COWD) delta extents are not supported as input yet",
-    "SESPARSE": "ESXi seSparse delta extents are not supported as input yet",
     "VMFSRDM": "raw device mappings (VMFSRDM) hold no disk data that can be exported",
     "VMFSRAW": "raw device extents (VMFSRAW) hold no disk data that can be exported",
 }
@@ -139,8 +138,8 @@ def _descriptor_and_kind(path: str, fd: int, size: int) -> Tuple[Descriptor, Opt
             raise DiskFormatError(
                 "a sparse extent without an embedded descriptor; open its descriptor .vmdk instead", path)
         return parse_descriptor(decode_descriptor(raw, path, embedded=True), path), header
-    if head[:4] == b"COWD":
-        raise DiskFormatError(_UNSUPPORTED["VMFSSPARSE"], path)
+    if head[:4] == COWD_MAGIC:
+        raise DiskFormatError("an ESXi vmfsSparse (COWD) delta extent; open its descriptor .vmdk instead", path)
     if size > MAX_DESCRIPTOR_BYTES:
         raise DiskFormatError(
             "neither a VMDK descriptor nor a sparse VMDK (a flat extent? open its descriptor .vmdk)", path)
@@ -190,6 +189,10 @@ def _open_layer(path: str) -> VirtualDisk:
             disk.files.append(extent_path)
             if line.type in ("FLAT", "VMFS"):
                 disk._add(FlatExtent(extent_path, efd, esize, line.offset, line.sectors))
+            elif line.type == "VMFSSPARSE":
+                disk._add(CowdExtent(extent_path, efd, esize, line.sectors))
+            elif line.type == "SESPARSE":
+                disk._add(SeSparseExtent(extent_path, efd, esize, line.sectors))
             else:
                 header = parse_header(os.pread(efd, 512, 0), extent_path)
                 disk._add(SparseExtent(extent_path, efd, header, esize, line.sectors))

@@ -77,94 +77,98 @@ def read_embedded_descriptor(fd: int, header: SparseHeader, file_size: int, path
     return os.pread(fd, size, start)
 
 
-class SparseExtent:
-    """Read access to one hosted sparse extent file, by byte offsets within it."""
+ZERO_GRAIN = -1  # a grain table entry that says "zeros", shadowing any parent
 
-    def __init__(self, path: str, fd: int, header: SparseHeader, file_size: int, sectors: int) -> None:
-        self.path = path
-        self.fd = fd
-        self.header = header
-        self.file_size = file_size
-        h = header
-        if h.gd_offset == GD_AT_END:
-            header = h = self.header = self._footer_header(h)
-        if h.grain_size == 0 or h.grain_size > MAX_GRAIN_SECTORS or h.grain_size & (h.grain_size - 1):
-            raise DiskFormatError(f"invalid grain size of {h.grain_size} sectors", path)
-        if not 1 <= h.gtes_per_gt <= 4096:
-            raise DiskFormatError(f"invalid number of grain table entries ({h.gtes_per_gt})", path)
-        if h.capacity == 0 or h.capacity > MAX_CAPACITY_SECTORS:
-            raise DiskFormatError(f"absurd capacity of {h.capacity} sectors", path)
-        if sectors > h.capacity:
+
+class GrainTableExtent:
+    """A grain directory of grain tables of grain offsets: hosted sparse, COWD and seSparse alike.
+
+    Subclasses set the geometry and ``gd``, and say how to find a grain table
+    (``_table_sector``) and what an entry means (``_entry``: a data sector,
+    0 for unallocated, or ZERO_GRAIN).
+    """
+
+    table_format = "I"
+    compressed = False
+    path: str
+    fd: int
+    file_size: int
+    capacity: int
+    grain_bytes: int
+    gtes: int
+    gd: array
+
+    def _setup(self, grain_sectors: int, gtes: int, capacity_sectors: int, declared_sectors: int) -> None:
+        if grain_sectors == 0 or grain_sectors > MAX_GRAIN_SECTORS or grain_sectors & (grain_sectors - 1):
+            raise DiskFormatError(f"invalid grain size of {grain_sectors} sectors", self.path)
+        if not 1 <= gtes <= 4096:
+            raise DiskFormatError(f"invalid number of grain table entries ({gtes})", self.path)
+        if capacity_sectors == 0 or capacity_sectors > MAX_CAPACITY_SECTORS:
+            raise DiskFormatError(f"absurd capacity of {capacity_sectors} sectors", self.path)
+        if declared_sectors > capacity_sectors:
             raise DiskFormatError(
-                f"the descriptor declares {sectors} sectors but the extent holds {h.capacity}", path)
-        self.capacity = sectors * SECTOR
-        self.grain_bytes = h.grain_size * SECTOR
-        self.span_bytes = self.grain_bytes * h.gtes_per_gt
-        self.gt_bytes = h.gtes_per_gt * 4
-        gd_entries = -(-h.capacity // (h.grain_size * h.gtes_per_gt))
-        gd_start = h.gd_offset * SECTOR
-        if h.gd_offset == 0 or gd_start + gd_entries * 4 > file_size:
-            raise DiskFormatError(
-                f"grain directory at sector {h.gd_offset} ({gd_entries} entries) lies outside the "
-                f"file of {file_size} bytes", path)
-        gd = array("I")
-        gd.frombytes(os.pread(fd, gd_entries * 4, gd_start))
-        if gd.itemsize != 4:  # pragma: no cover - every supported platform has 4-byte unsigned int
-            raise DiskFormatError("platform without 32-bit arrays", path)
-        if struct.pack("=I", 1) != struct.pack("<I", 1):
-            gd.byteswap()
-        self.gd = gd
+                f"the descriptor declares {declared_sectors} sectors but the extent holds {capacity_sectors}",
+                self.path)
+        self.capacity = (declared_sectors or capacity_sectors) * SECTOR
+        self.grain_bytes = grain_sectors * SECTOR
+        self.gtes = gtes
+        self.span_bytes = self.grain_bytes * gtes
+        self.gt_bytes = gtes * array(self.table_format).itemsize
         self._cache: dict = {}
-        self.compressed = h.compressed
 
-    def _footer_header(self, header: SparseHeader) -> SparseHeader:
-        """A stream disk keeps its grain directory offset in the footer, 1024 bytes before the end."""
-        if self.file_size < 3 * SECTOR:
-            raise DiskFormatError("truncated stream disk: no footer", self.path)
-        footer = parse_header(os.pread(self.fd, SECTOR, self.file_size - 2 * SECTOR), self.path)
-        if footer.gd_offset in (0, GD_AT_END):
-            raise DiskFormatError("the stream disk's footer has no grain directory offset (truncated?)", self.path)
-        return footer
+    def _read_array(self, offset: int, count: int, what: str) -> array:
+        table = array(self.table_format)
+        size = count * table.itemsize
+        if offset <= 0 or offset + size > self.file_size:
+            raise DiskFormatError(f"{what} lies outside the file of {self.file_size} bytes", self.path)
+        table.frombytes(os.pread(self.fd, size, offset))
+        if struct.pack("=I", 1) != struct.pack("<I", 1):
+            table.byteswap()
+        return table
+
+    def _load_gd(self, sector: int, entries: int) -> None:
+        self.gd = self._read_array(sector * SECTOR, entries,
+                                   f"grain directory at sector {sector} ({entries} entries)")
+
+    def _table_sector(self, index: int, entry: int) -> int:
+        return entry
+
+    def _entry(self, raw: int) -> int:
+        return raw
 
     def _grain_table(self, index: int) -> Optional[array]:
         """Grain table ``index`` (None when unallocated), validated, cached."""
         cached = self._cache.get(index)
         if cached is not None:
             return cached
-        sector = self.gd[index]
-        if sector == 0:
+        entry = self.gd[index]
+        if entry == 0:
             return None
-        start = sector * SECTOR
-        if start + self.gt_bytes > self.file_size:
+        sector = self._table_sector(index, entry)
+        if sector * SECTOR + self.gt_bytes > self.file_size or sector <= 0:
             raise DiskFormatError(
                 f"grain directory entry {index} points past the end of the file (sector {sector})", self.path)
-        table = array("I")
-        table.frombytes(os.pread(self.fd, self.gt_bytes, start))
-        if struct.pack("=I", 1) != struct.pack("<I", 1):
-            table.byteswap()
+        table = self._read_array(sector * SECTOR, self.gtes, f"grain table {index}")
         if len(self._cache) >= 4:
             self._cache.clear()
         self._cache[index] = table
         return table
 
     def _grain_sector(self, grain: int) -> int:
-        """File sector of a grain; 0 for a grain that reads as zeros."""
-        table = self._grain_table(grain // self.header.gtes_per_gt)
+        """File sector of a grain's data; 0 unallocated; ZERO_GRAIN when explicitly zero."""
+        table = self._grain_table(grain // self.gtes)
         if table is None:
             return 0
-        sector = table[grain % self.header.gtes_per_gt]
-        if sector == 1 and self.header.flags & FLAG_ZERO_GRAIN_GTE:
-            return 0
-        if sector and sector * SECTOR >= self.file_size:
+        sector = self._entry(table[grain % self.gtes])
+        if sector > 0 and sector * SECTOR >= self.file_size:
             raise DiskFormatError(
                 f"grain table entry for grain {grain} points past the end of the file (sector {sector})",
                 self.path)
         return sector
 
     def allocated_ranges(self) -> Iterator[Tuple[int, int]]:
-        """Byte ranges (offset, length) of allocated grains, ascending, merged."""
-        gtes = self.header.gtes_per_gt
-        zero_marker = 1 if self.header.flags & FLAG_ZERO_GRAIN_GTE else -1
+        """Byte ranges (offset, length) of grains holding data, ascending, merged."""
+        decode = self._entry
         run_start = -1
         run_end = -1
         for gt_index in range(len(self.gd)):
@@ -176,9 +180,8 @@ class SparseExtent:
             table = self._grain_table(gt_index)
             if table is None or not any(table):
                 continue
-            for slot in range(gtes):
-                entry = table[slot]
-                if entry == 0 or entry == zero_marker:
+            for slot, entry in enumerate(table):
+                if entry == 0 or decode(entry) <= 0:
                     continue
                 start = base + slot * self.grain_bytes
                 if start >= self.capacity:
@@ -205,10 +208,10 @@ class SparseExtent:
             within = pos - grain * grain_bytes
             take = min(grain_bytes - within, end - pos)
             sector = self._grain_sector(grain)
-            if sector and self.compressed:
+            if sector > 0 and self.compressed:
                 data = self._inflate(grain, sector)
                 view[pos - offset:pos - offset + take] = data[within:within + take]
-            elif sector:
+            elif sector > 0:
                 file_off = sector * SECTOR + within
                 if run_len and run_file + run_len == file_off:
                     run_len += take
@@ -221,6 +224,68 @@ class SparseExtent:
             pos += take
         if run_len:
             self._fill(view[run_out:run_out + run_len], run_file)
+
+    def present_ranges(self, offset: int, length: int) -> Iterator[Tuple[int, int]]:
+        """Sub-ranges of [offset, offset+length) this extent defines itself (data or explicit
+        zeros), as opposed to leaving them to a parent disk."""
+        grain_bytes = self.grain_bytes
+        pos = offset
+        end = offset + length
+        run_start = run_end = -1
+        while pos < end:
+            grain = pos // grain_bytes
+            take = min((grain + 1) * grain_bytes, end) - pos
+            if self._grain_sector(grain) != 0:
+                if pos == run_end:
+                    run_end += take
+                else:
+                    if run_start >= 0:
+                        yield run_start, run_end - run_start
+                    run_start, run_end = pos, pos + take
+            pos += take
+        if run_start >= 0:
+            yield run_start, run_end - run_start
+
+    def _fill(self, view: memoryview, file_offset: int) -> None:
+        got = pread_into(self.fd, view, file_offset)
+        if got < len(view):  # a last grain cut short by the end of the file reads as zeros past it
+            zero_fill(view[got:])
+
+    def _inflate(self, grain: int, sector: int) -> bytes:
+        raise DiskFormatError("internal error: compressed grains in an uncompressed extent", self.path)
+
+
+class SparseExtent(GrainTableExtent):
+    """One hosted sparse ("KDMV") extent file, or a streamOptimized one (compressed grains)."""
+
+    def __init__(self, path: str, fd: int, header: SparseHeader, file_size: int, sectors: int) -> None:
+        self.path = path
+        self.fd = fd
+        self.header = header
+        self.file_size = file_size
+        h = header
+        if h.gd_offset == GD_AT_END:
+            h = self.header = self._footer_header(h)
+        self._setup(h.grain_size, h.gtes_per_gt, h.capacity, sectors)
+        gd_entries = -(-h.capacity // (h.grain_size * h.gtes_per_gt))
+        self._load_gd(h.gd_offset, gd_entries)
+        self.compressed = h.compressed
+        self._zero_marker = 1 if h.flags & FLAG_ZERO_GRAIN_GTE else None
+
+    def _entry(self, raw: int) -> int:
+        return ZERO_GRAIN if raw == self._zero_marker else raw
+
+    def _footer_header(self, header: SparseHeader) -> SparseHeader:
+        """A stream disk keeps its grain directory offset in the footer, 1024 bytes before the end."""
+        if self.file_size < 3 * SECTOR:
+            raise DiskFormatError("truncated stream disk: no footer", self.path)
+        try:
+            footer = parse_header(os.pread(self.fd, SECTOR, self.file_size - 2 * SECTOR), self.path)
+        except DiskFormatError:
+            raise DiskFormatError("truncated stream disk: no footer at the end of the file", self.path) from None
+        if footer.gd_offset in (0, GD_AT_END):
+            raise DiskFormatError("the stream disk's footer has no grain directory offset (truncated?)", self.path)
+        return footer
 
     def _inflate(self, grain: int, sector: int) -> bytes:
         """One compressed grain record (u64 LBA, u32 size, zlib data), checked and inflated."""
@@ -244,31 +309,3 @@ class SparseExtent:
             raise DiskFormatError(f"compressed grain {grain} inflates to {len(data)} bytes, not {expected}",
                                   self.path)
         return data
-
-    def present_ranges(self, offset: int, length: int) -> Iterator[Tuple[int, int]]:
-        """Sub-ranges of [offset, offset+length) this extent defines itself (allocated or
-        explicitly zero), as opposed to leaving them to a parent disk."""
-        grain_bytes = self.grain_bytes
-        gtes = self.header.gtes_per_gt
-        pos = offset
-        end = offset + length
-        run_start = run_end = -1
-        while pos < end:
-            grain = pos // grain_bytes
-            take = min((grain + 1) * grain_bytes, end) - pos
-            table = self._grain_table(grain // gtes)
-            if table is not None and table[grain % gtes]:
-                if pos == run_end:
-                    run_end += take
-                else:
-                    if run_start >= 0:
-                        yield run_start, run_end - run_start
-                    run_start, run_end = pos, pos + take
-            pos += take
-        if run_start >= 0:
-            yield run_start, run_end - run_start
-
-    def _fill(self, view: memoryview, file_offset: int) -> None:
-        got = pread_into(self.fd, view, file_offset)
-        if got < len(view):  # a last grain cut short by the end of the file reads as zeros past it
-            zero_fill(view[got:])
