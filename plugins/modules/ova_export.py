@@ -82,6 +82,13 @@ options:
     elements: str
     choices: [mac, uuid, extraconfig]
     default: []
+  include_images:
+    description:
+      - Carry the ISO images of CD-ROM drives in the package;
+        the drives then connect them at power-on. Otherwise CD-ROMs are exported empty.
+      - An ISO that is not on the host is skipped with a warning.
+    type: bool
+    default: false
   private_key:
     description: PEM RSA private key that signs the manifest; writes a C(.cert) member. Needs O(certificate).
     type: path
@@ -255,6 +262,7 @@ def main():
             private_key=dict(type="path"),
             private_key_passphrase=dict(type="str", no_log=True),
             certificate=dict(type="path"),
+            include_images=dict(type="bool", default=False),
         ),
         required_together=[("private_key", "certificate")],
         supports_check_mode=True,
@@ -266,6 +274,7 @@ def main():
         name=params["name"], format=params["format"], max_hardware_version=params["max_hardware_version"],
         export_flags=params["export_flags"], private_key=params["private_key"],
         private_key_passphrase=params["private_key_passphrase"], certificate=params["certificate"],
+        include_images=params["include_images"],
         check_mode=module.check_mode,
     )
     run_engine(module, lambda: export_vm(options))

@@ -120,7 +120,8 @@ def cmd_export(args: argparse.Namespace) -> int:
             codec=args.codec, manifest=args.manifest, name=args.name, format=args.format,
             max_hardware_version=args.max_hardware_version, export_flags=args.export_flags or (),
             private_key=args.private_key, private_key_passphrase=os.environ.get("OVATOOL_KEY_PASSPHRASE"),
-            certificate=args.certificate, check_mode=args.check, progress=progress))
+            certificate=args.certificate, include_images=args.include_images, check_mode=args.check,
+            progress=progress))
     finally:
         if progress is not None:
             progress.close()
@@ -199,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="keep MAC addresses, the BIOS UUID, or the other VMX keys (repeatable)")
     export.add_argument("--private-key", help="PEM RSA key signing the manifest (passphrase: $OVATOOL_KEY_PASSPHRASE)")
     export.add_argument("--certificate", help="PEM certificate of the signer")
+    export.add_argument("--include-images", action="store_true", help="carry the CD-ROMs' ISO files in the OVA")
     export.add_argument("--check", action="store_true", help="only say what would be done")
     export.add_argument("--json", action="store_true", help="print the ova_export module's result as JSON")
     export.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")

@@ -175,3 +175,25 @@ def test_every_corpus_vmx_exports_with_its_hardware(corpus, xsd, tmp_path):
         assert items(env, "4")[0].findtext(f"{{{RASD}}}VirtualQuantity") == str(vm.memory_mb)
         exported += 1
     assert exported >= 12, f"only {exported} corpus VMs could be exported"
+
+
+def test_include_images_carries_the_iso(vm, xsd):
+    iso = os.path.join(vm["folder"], "installer.iso")
+    with open(iso, "wb") as handle:
+        handle.write(b"CD001" * 5000)
+    with open(vm["vmx"], "a", newline="\r\n") as handle:
+        handle.write('ide1:0.present = "TRUE"\nide1:0.deviceType = "cdrom-image"\nide1:0.fileName = "installer.iso"\n'
+                     'ide1:1.present = "TRUE"\nide1:1.deviceType = "cdrom-image"\nide1:1.fileName = "gone.iso"\n')
+    plain = export_vm(ExportOptions(src=vm["vmx"], dest=os.path.join(vm["out"], "plain.ova")))
+    assert not any(n.endswith(".iso") for n in ovacheck.read_ova(plain["dest"])["names"])
+    result = export_vm(ExportOptions(src=vm["vmx"], dest=os.path.join(vm["out"], "iso.ova"), include_images=True))
+    ova = ovacheck.read_ova(result["dest"])
+    xsd.validate(ova["ovf"].decode())
+    assert ova["names"][2:] == ["Options_VM-disk1.vmdk", "Options_VM-file1.iso", "Options_VM-file2.nvram"]
+    cdroms = items(ova["envelope"], "15")
+    assert cdroms[0].findtext(f"{{{RASD}}}HostResource") == "ovf:/file/file2"
+    assert cdroms[1].findtext(f"{{{RASD}}}HostResource") is None  # its ISO is not here: exported empty
+    assert configs(ova["envelope"], "ExtraConfig")["nvram"] == "ovf:/file/file3"
+    assert any("gone.iso" in w for w in result["warnings"])
+    with tarfile.open(result["dest"]) as archive:
+        assert archive.extractfile("Options_VM-file1.iso").read() == b"CD001" * 5000

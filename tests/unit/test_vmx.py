@@ -144,3 +144,22 @@ def test_invalid_bytes_for_the_encoding_are_replaced_with_a_warning(corpus):
     vm = vmx.load_vm(os.path.join(corpus, "vmx", "LanRenLan_Windows 10 x64_nvme.vmx"))
     assert vm.name == "Windows 10 x64"
     assert len(vm.warnings) == 1 and "not valid UTF-8" in vm.warnings[0]
+
+
+@pytest.mark.parametrize("vmx_id,vim_id,cim", [
+    ("windows9-64", "windows9_64Guest", 1), ("windows11-64", "windows11_64Guest", 1),
+    ("windows9srv-64", "windows9Server64Guest", 1), ("windows2019srv-64", "windows2019srv_64Guest", 1),
+    ("windows2019srvnext-64", "windows2019srvNext_64Guest", 1), ("windows2022srvnext-64", "windows2022srvNext_64Guest", 1),
+    ("windows7-64", "windows7_64Guest", 105), ("rhel8-64", "rhel8_64Guest", 80), ("rhel9-64", "rhel9_64Guest", 80),
+    ("rhel10-64", "rhel10_64Guest", 80), ("rhel4", "rhel4Guest", 79), ("rockylinux-64", "rockylinux_64Guest", 80),
+    ("almalinux-64", "almalinux_64Guest", 80), ("ubuntu-64", "ubuntu64Guest", 94), ("ubuntu", "ubuntuGuest", 93),
+    ("debian12-64", "debian12_64Guest", 96), ("debian10-64", "debian10_64Guest", 96), ("sles15-64", "sles15_64Guest", 85),
+    ("vmware-photon-64", "vmwarePhoton64Guest", 36), ("freebsd", "freebsdGuest", 42),
+    ("freebsd13-64", "freebsd13_64Guest", 78), ("other5xlinux-64", "other5xLinux64Guest", 101),
+    ("other", "otherGuest", 1), ("other-64", "otherGuest64", 102), ("darwin19-64", "darwin19_64Guest", 1),
+    ("centos7-64", "centos7_64Guest", 107), ("Windows9-64", "windows9_64Guest", 1),
+])
+def test_guest_os_mapping(vmx_id, vim_id, cim):
+    from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.guestos import map_guest_os
+
+    assert map_guest_os(vmx_id) == (vim_id, cim)

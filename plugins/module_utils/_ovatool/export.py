@@ -10,7 +10,7 @@ import time
 import zlib
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from . import manifest, ovf
 from .codec import Codec, select_codec
@@ -24,7 +24,7 @@ from .ova import OvaWriter
 from .pipeline import allocated_bytes, resolve_threads, run_pipeline
 from .sign import Signer
 from .stream import StreamVmdkWriter
-from .vmx import DiskRef, VirtualMachine, load_vm
+from .vmx import DiskRef, VirtualMachine, load_vm, resolve_path
 
 ADAPTER_TYPES = ("ide", "buslogic", "lsilogic", "legacyESX")
 MB = 1000 * 1000
@@ -49,6 +49,7 @@ class ExportOptions:
     private_key: Optional[str] = None
     private_key_passphrase: Optional[str] = None
     certificate: Optional[str] = None
+    include_images: bool = False
     check_mode: bool = False
     progress: Optional[ProgressCallback] = None
 
@@ -112,7 +113,7 @@ def open_vm_disks(vm: VirtualMachine, stack: ExitStack) -> List[VirtualDisk]:
 
 
 def _copy_member(container, name: str, path: str) -> int:
-    """Stream a small side file (NVRAM) into the package; returns its size."""
+    """Stream a side file (NVRAM, ISO) into the package; returns its size."""
     member = container.member(name)
     try:
         with open(path, "rb") as handle:
@@ -126,7 +127,7 @@ def _copy_member(container, name: str, path: str) -> int:
 
 def write_package(container, vm: VirtualMachine, name: str, base: str, disks: List[VirtualDisk],
                   codec: Codec, threads: int, algorithm: str, ovf_options: ovf.OvfOptions,
-                  nvram: Optional[str] = None, signer: Optional[Signer] = None,
+                  side: Sequence[Tuple[str, str, Optional[int]]] = (), signer: Optional[Signer] = None,
                   progress: Optional[ProgressCallback] = None) -> Dict[str, Any]:
     """Write the .ovf, .mf, optional .cert, the disks and the NVRAM into ``container`` in one pass.
 
@@ -134,21 +135,27 @@ def write_package(container, vm: VirtualMachine, name: str, base: str, disks: Li
     members and fill them at the end, once every size and digest is known.
     """
     hrefs = [f"{base}-disk{i + 1}.vmdk" for i in range(len(disks))]
-    nvram_href = f"{base}-file1.nvram" if nvram else None
-    nvram_id = f"file{len(disks) + 1}" if nvram else None
     placeholder = 10 ** 20 - 1
     planned = [ovf.OvfDisk(ref.controller, ref.unit, href, f"file{i + 1}", f"vmdisk{i + 1}",
                            disk.capacity, placeholder, placeholder)
                for i, (ref, disk, href) in enumerate(zip(vm.disks, disks, hrefs))]
-    ovf_options.nvram_file_id = nvram_id
+    # side files (ISOs of CD-ROMs, then the NVRAM): (href, file id, source path, size)
+    side_files = []
+    for number, (path, extension, cdrom) in enumerate(side, 1):
+        file_id = f"file{len(disks) + number}"
+        side_files.append([f"{base}-file{number}.{extension}", file_id, path, placeholder])
+        if cdrom is None:
+            ovf_options.nvram_file_id = file_id
+        else:
+            ovf_options.cdrom_files[cdrom] = file_id
 
-    def envelope(nvram_size: int) -> bytes:
-        extra = [(nvram_href, nvram_id, nvram_size)] if nvram_href else []
+    def envelope() -> bytes:
+        extra = [(href, file_id, size) for href, file_id, _path, size in side_files]
         return ovf.build_envelope(vm, name, planned, extra, ovf_options)
 
-    reserved = len(ovf.render(envelope(placeholder)))
+    reserved = len(ovf.render(envelope()))
     ovf_name, mf_name, cert_name = base + ".ovf", base + ".mf", base + ".cert"
-    listed = [ovf_name] + hrefs + ([nvram_href] if nvram_href else [])
+    listed = [ovf_name] + hrefs + [entry[0] for entry in side_files]
     ovf_slot = container.reserve(ovf_name, reserved)
     mf_slot = container.reserve(mf_name, manifest.size_of(algorithm, listed))
     cert_slot = container.reserve(cert_name, len(signer.cert_bytes(mf_name, b"size probe"))) if signer else None
@@ -183,9 +190,10 @@ def write_package(container, vm: VirtualMachine, name: str, base: str, disks: Li
             "allocated_bytes": stats.allocated_bytes, "populated_bytes": stats.data_bytes,
             "written_bytes": member.size, "seconds": round(stats.seconds, 3),
         })
-    nvram_size = _copy_member(container, nvram_href, nvram) if nvram and nvram_href else 0
+    for entry in side_files:
+        entry[3] = _copy_member(container, entry[0], entry[2])
 
-    ovf_digest = container.fill(ovf_slot, ovf.render(envelope(nvram_size), pad_to=reserved))
+    ovf_digest = container.fill(ovf_slot, ovf.render(envelope(), pad_to=reserved))
     digests = [(ovf_name, ovf_digest)] + list(container.digests)
     manifest_bytes = manifest.render(algorithm, digests)
     container.fill(mf_slot, manifest_bytes)
@@ -200,11 +208,24 @@ def write_package(container, vm: VirtualMachine, name: str, base: str, disks: Li
             "signed": signer is not None}
 
 
-def _nvram_path(vm: VirtualMachine) -> Optional[str]:
-    if not vm.nvram:
-        return None
-    path = os.path.join(vm.folder, vm.nvram.replace("\\", "/"))
-    return path if os.path.isfile(path) else None
+def side_files(vm: VirtualMachine, include_images: bool, warnings: List[str]) -> List[Tuple[str, str, Optional[int]]]:
+    """(path, extension, CD-ROM index or None) of the files that travel beside the disks."""
+    files: List[Tuple[str, str, Optional[int]]] = []
+    if include_images:
+        for number, cdrom in enumerate(vm.cdroms):
+            if cdrom.device_type != "cdrom-image" or not cdrom.file_name:
+                continue
+            path = resolve_path(vm.folder, cdrom.file_name)
+            if os.path.isfile(path):
+                files.append((path, "iso", number))
+            else:
+                warnings.append(f"{cdrom.controller}:{cdrom.unit}: the ISO {cdrom.file_name} is not on this host; "
+                                "the CD-ROM is exported empty")
+    if vm.nvram:
+        path = os.path.join(vm.folder, vm.nvram.replace("\\", "/"))
+        if os.path.isfile(path):
+            files.append((path, "nvram", None))
+    return files
 
 
 def export_vm(options: ExportOptions) -> Dict[str, Any]:
@@ -242,12 +263,12 @@ def export_vm(options: ExportOptions) -> Dict[str, Any]:
 
     with ExitStack() as stack:
         disks = open_vm_disks(vm, stack)
-        nvram = _nvram_path(vm)
+        side = side_files(vm, options.include_images, result["warnings"])
         if options.check_mode:
             result.update(changed=True, msg=f"would export {len(disks)} disk(s) to {dest}")
             return result
-        mtime = source_mtime([src] + [f for d in disks for f in d.files] + ([nvram] if nvram else []))
-        package = (disks, codec, threads, algorithm, ovf_options, nvram, signer, options.progress)
+        mtime = source_mtime([src] + [f for d in disks for f in d.files] + [entry[0] for entry in side])
+        package = (disks, codec, threads, algorithm, ovf_options, side, signer, options.progress)
         try:
             with CancelOnSignal():
                 if fmt == "ova":

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .guestos import map_guest_os
@@ -70,6 +70,7 @@ class OvfOptions:
     hardware_version: Optional[int] = None  # cap (OVF Tool's --maxVirtualHardwareVersion)
     flags: Tuple[str, ...] = ()  # subset of EXPORT_FLAGS
     nvram_file_id: Optional[str] = None
+    cdrom_files: Dict[int, str] = field(default_factory=dict)  # CD-ROM index -> file id of its ISO
 
 
 def vmx_uuid(value: str) -> str:
@@ -191,7 +192,7 @@ def build_envelope(vm: VirtualMachine, name: str, disks: List[OvfDisk],
     for tag, text in (("ElementName", "Virtual Hardware Family"), ("InstanceID", "0"),
                       ("VirtualSystemIdentifier", name), ("VirtualSystemType", f"vmx-{hardware_version:02d}")):
         ET.SubElement(sys_el, _q("vssd", tag)).text = text
-    _add_items(_Items(hardware), vm, disks, "mac" in options.flags)
+    _add_items(_Items(hardware), vm, disks, "mac" in options.flags, options.cdrom_files)
     if vm.firmware == "efi":
         _vmw_config(hardware, "firmware", "efi")
         if vm.secure_boot:
@@ -207,7 +208,8 @@ def build_envelope(vm: VirtualMachine, name: str, disks: List[OvfDisk],
     return env
 
 
-def _add_items(items: _Items, vm: VirtualMachine, disks: List[OvfDisk], with_mac: bool = False) -> None:
+def _add_items(items: _Items, vm: VirtualMachine, disks: List[OvfDisk], with_mac: bool = False,
+               cdrom_files: Optional[Dict[int, str]] = None) -> None:
     items.add({"AllocationUnits": "hertz * 10^6", "Description": "Number of Virtual CPUs",
                "ElementName": f"{vm.cpus} virtual CPU(s)", "ResourceType": 3, "VirtualQuantity": vm.cpus},
               config=())
@@ -227,6 +229,12 @@ def _add_items(items: _Items, vm: VirtualMachine, disks: List[OvfDisk], with_mac
                    "HostResource": f"ovf:/disk/{disk.disk_id}", "Parent": controller_ids[disk.controller],
                    "ResourceType": 17})
     for number, cdrom in enumerate(vm.cdroms):
+        file_id = (cdrom_files or {}).get(number)
+        if file_id:  # the ISO travels in the package, connected at power-on
+            items.add({"AddressOnParent": cdrom.unit, "AutomaticAllocation": "true", "ElementName": f"cdrom{number}",
+                       "HostResource": f"ovf:/file/{file_id}", "Parent": controller_ids[cdrom.controller],
+                       "ResourceType": 15})
+            continue
         items.add({"AddressOnParent": cdrom.unit, "AutomaticAllocation": "false", "ElementName": f"cdrom{number}",
                    "Parent": controller_ids[cdrom.controller],
                    "ResourceSubType": "vmware.cdrom.remotepassthrough", "ResourceType": 15}, required=False)
