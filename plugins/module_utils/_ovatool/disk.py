@@ -16,7 +16,7 @@ from .descriptor import MAX_DESCRIPTOR_BYTES, Descriptor, decode_descriptor, par
 from .errors import DiskFormatError, OvatoolError, os_error
 from .esx import COWD_MAGIC, CowdExtent, SeSparseExtent
 from .flat import FlatExtent, ZeroExtent
-from .sparse import MAGIC, SECTOR, SparseExtent, parse_header, read_embedded_descriptor
+from .sparse import MAGIC, MAX_CAPACITY_SECTORS, SECTOR, SparseExtent, parse_header, read_embedded_descriptor
 
 Extent = Union[FlatExtent, SparseExtent, ZeroExtent, CowdExtent, SeSparseExtent]
 
@@ -167,6 +167,9 @@ def _open_layer(path: str) -> VirtualDisk:
         raise DiskFormatError(os_error(exc, path, "cannot read").message, path) from None
     disk = VirtualDisk(path, descriptor)
     disk._fds.append(fd)
+    if descriptor.capacity_sectors > MAX_CAPACITY_SECTORS or descriptor.capacity_sectors == 0:
+        disk.close()
+        raise DiskFormatError(f"absurd capacity of {descriptor.capacity_sectors} sectors in the descriptor", path)
     try:
         folder = os.path.dirname(os.path.abspath(path))
         if embedded_header is not None:

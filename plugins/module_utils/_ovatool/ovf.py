@@ -46,6 +46,18 @@ SOUND_SUBTYPES = {"es1371": "vmware.soundcard.ensoniq1371", "hdaudio": "vmware.s
                   "sb16": "vmware.soundcard.sb16"}
 
 
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def xml_text(value: object) -> str:
+    """Text an XML 1.0 document can hold: characters it forbids (NUL, escapes...) become U+FFFD.
+
+    ElementTree escapes <, & and quotes, but writes control characters as they are, which makes the
+    document unreadable; VMX values (display names, extra keys) can carry them through |XX escapes.
+    """
+    return _XML_INVALID.sub("\ufffd", str(value))
+
+
 def _q(ns: str, tag: str) -> str:
     return f"{{{NAMESPACES[ns]}}}{tag}"
 
@@ -119,15 +131,15 @@ class _Items:
         values = dict(fields, InstanceID=instance)
         for name in RASD_ORDER:
             if name in values and values[name] is not None:
-                ET.SubElement(item, _q("rasd", name)).text = str(values[name])
+                ET.SubElement(item, _q("rasd", name)).text = xml_text(values[name])
         for key, value in config:
             _vmw_config(item, key, value)
         return instance
 
 
 def _vmw_config(parent: ET.Element, key: str, value: str, tag: str = "Config") -> None:
-    ET.SubElement(parent, _q("vmw", tag), {_q("ovf", "required"): "false", _q("vmw", "key"): key,
-                                           _q("vmw", "value"): value})
+    ET.SubElement(parent, _q("vmw", tag), {_q("ovf", "required"): "false", _q("vmw", "key"): xml_text(key),
+                                           _q("vmw", "value"): xml_text(value)})
 
 
 def _controller_fields(ctrl: Controller) -> Dict[str, object]:
@@ -175,11 +187,12 @@ def build_envelope(vm: VirtualMachine, name: str, disks: List[OvfDisk],
         section = ET.SubElement(env, _q("ovf", "NetworkSection"))
         ET.SubElement(section, _q("ovf", "Info")).text = "The list of logical networks"
         for network in networks:
-            net = ET.SubElement(section, _q("ovf", "Network"), {_q("ovf", "name"): network})
-            ET.SubElement(net, _q("ovf", "Description")).text = f"The {network} network"
+            net = ET.SubElement(section, _q("ovf", "Network"), {_q("ovf", "name"): xml_text(network)})
+            ET.SubElement(net, _q("ovf", "Description")).text = xml_text(f"The {network} network")
 
     system = ET.SubElement(env, _q("ovf", "VirtualSystem"), {_q("ovf", "id"): "vm"})
     ET.SubElement(system, _q("ovf", "Info")).text = "A virtual machine"
+    name = xml_text(name)
     ET.SubElement(system, _q("ovf", "Name")).text = name
     vim_id, cim_id = map_guest_os(vm.guest_os)
     os_section = ET.SubElement(system, _q("ovf", "OperatingSystemSection"),

@@ -271,9 +271,15 @@ class SparseExtent(GrainTableExtent):
         self._load_gd(h.gd_offset, gd_entries)
         self.compressed = h.compressed
         self._zero_marker = 1 if h.flags & FLAG_ZERO_GRAIN_GTE else None
+        # grains live after the header, descriptor and tables: an entry below that points into metadata
+        self._first_data = 1 + (h.descriptor_size if h.descriptor_offset else 0)
 
     def _entry(self, raw: int) -> int:
-        return ZERO_GRAIN if raw == self._zero_marker else raw
+        if raw == self._zero_marker:
+            return ZERO_GRAIN
+        if 0 < raw < self._first_data:
+            raise DiskFormatError(f"a grain table entry points into the header (sector {raw})", self.path)
+        return raw
 
     def _footer_header(self, header: SparseHeader) -> SparseHeader:
         """A stream disk keeps its grain directory offset in the footer, 1024 bytes before the end."""

@@ -1,0 +1,236 @@
+# Copyright (c) ovatool.vmware contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Hostile input, injected faults and security checks: a clear answer, nothing half-written, sources intact."""
+from __future__ import annotations
+
+import glob
+import os
+import re
+import signal
+import struct
+import subprocess
+import sys
+import time
+
+import pytest
+
+import ovacheck
+import vmfactory
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool import fileio
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.errors import OvatoolError
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export import ExportOptions, export_vm
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.verify import verify
+from test_bad_input import fails_cleanly, patch, snapshot, sparse_layout
+
+pytestmark = pytest.mark.reliability
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MiB = 1024 * 1024
+
+
+@pytest.fixture()
+def vm(tmp_path, images):
+    folder = tmp_path / "vm"
+    folder.mkdir()
+    vmfactory.convert(images["odd"], str(folder / "disk.vmdk"), "monolithicSparse")
+    vmx = vmfactory.write_vmx(str(folder / "vm.vmx"), "Faulty", [("scsi0:0", "disk.vmdk")])
+    out = tmp_path / "out"
+    out.mkdir()
+    return {"vmx": vmx, "disk": str(folder / "disk.vmdk"), "folder": str(folder), "out": str(out)}
+
+
+# -- hostile VMDK metadata ---------------------------------------------------------------------------
+def test_truncated_sparse_file(vm):
+    with open(vm["disk"], "r+b") as handle:
+        handle.truncate(os.path.getsize(vm["disk"]) // 3)
+    fails_cleanly(vm, vm["disk"], "past the end of the file")
+
+
+def test_grain_pointing_into_the_header(vm):
+    gt_sector, table = sparse_layout(vm["disk"])[1:]
+    slot = next(i for i, entry in enumerate(table) if entry)
+    patch(vm["disk"], gt_sector * 512 + slot * 4, struct.pack("<I", 3))
+    fails_cleanly(vm, vm["disk"], "points into the header")
+
+
+@pytest.mark.parametrize("field,value,message", [
+    (20, 0, "invalid grain size"), (20, 1 << 40, "invalid grain size"), (44, 0, "grain table entries"),
+    (12, 1 << 62, "absurd capacity"), (12, 1 << 38, "absurd capacity"),
+])
+def test_absurd_header_fields(vm, field, value, message):
+    """Absurd values are refused before anything is allocated for them (no huge grain directory)."""
+    patch(vm["disk"], field, struct.pack("<Q" if field in (12, 20) else "<I", value))
+    fails_cleanly(vm, vm["disk"], message)
+
+
+def test_descriptor_extents_that_do_not_add_up(vm, images):
+    vmfactory.convert(images["odd"], os.path.join(vm["folder"], "split.vmdk"), "twoGbMaxExtentSparse")
+    descriptor = os.path.join(vm["folder"], "split.vmdk")
+    with open(descriptor) as handle:
+        text = handle.read()
+    with open(descriptor, "w") as handle:
+        handle.write(re.sub(r"RW (\d+) SPARSE", lambda m: f"RW {int(m.group(1)) * 4} SPARSE", text))
+    vmfactory.write_vmx(vm["vmx"], "Faulty", [("scsi0:0", "split.vmdk")])
+    fails_cleanly(vm, "split-s001.vmdk", "declares", "but the extent holds")
+
+
+def test_absurd_zero_extent_does_not_allocate(vm):
+    huge = os.path.join(vm["folder"], "huge.vmdk")
+    with open(huge, "w") as handle:
+        handle.write('# Disk DescriptorFile\nversion=1\ncreateType="monolithicFlat"\nRW 999999999999999999 ZERO\n')
+    vmfactory.write_vmx(vm["vmx"], "Faulty", [("scsi0:0", "huge.vmdk")])
+    fails_cleanly(vm, huge, "absurd capacity")
+
+
+# -- hostile VMX --------------------------------------------------------------------------------------
+def test_huge_vmx_line(vm):
+    with open(vm["vmx"], "ab") as handle:
+        handle.write(b'annotation = "' + b"x" * (20 * MiB) + b'"\n')
+    fails_cleanly(vm, vm["vmx"], "not a VMX file")
+
+
+def test_thousands_of_keys_and_unknown_devices(vm):
+    with open(vm["vmx"], "a") as handle:
+        for i in range(5000):
+            handle.write(f'custom.key{i} = "{i}"\nfrobnicator{i}.present = "TRUE"\n')
+    result = export_vm(ExportOptions(src=vm["vmx"], dest=vm["out"] + "/"))
+    assert result["changed"] and len(result["disks"]) == 1
+
+
+def test_vm_without_disks_is_a_valid_ova(vm, xsd):
+    """Decision: a VM with no disk exports to an OVA with no DiskSection (valid OVF, VMware imports it)."""
+    vmfactory.write_vmx(vm["vmx"], "Diskless", [])
+    result = export_vm(ExportOptions(src=vm["vmx"], dest=vm["out"] + "/"))
+    ova = ovacheck.read_ova(result["dest"])
+    assert ova["names"] == ["Diskless.ovf", "Diskless.mf"]
+    xsd.validate(ova["ovf"].decode())
+    assert verify(result["dest"], require_manifest=True)["ok"]
+
+
+@pytest.mark.parametrize("name", ["../../etc/cron.d/evil", "a/b", "nul\x00x", "ctl\x1b[31m", "<x>&'\"",
+                                  "é" * 200, "..", "/"])
+def test_hostile_display_names(vm, name):
+    with open(vm["vmx"], "a") as handle:
+        handle.write('displayName = "' + name.replace("\x00", "|00").replace('"', "|22") + '"\n')
+    result = export_vm(ExportOptions(src=vm["vmx"], dest=vm["out"] + "/"))
+    assert os.path.dirname(result["dest"]) == vm["out"]
+    assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\.ova", os.path.basename(result["dest"]))
+    ova = ovacheck.read_ova(result["dest"])  # parses: the OVF is well-formed whatever the name
+    text = ova["envelope"].find(".//{%s}VirtualSystem/{%s}Name" % (ovacheck.OVF_NS, ovacheck.OVF_NS)).text
+    assert text == name.replace("\x00", "\ufffd").replace("\x1b", "\ufffd")
+
+
+# -- faults ---------------------------------------------------------------------------------------------
+def test_read_error_mid_disk(vm, monkeypatch):
+    """An I/O error from the source half-way through: a clear error naming the file, no partial output."""
+    real = fileio.pread_into
+    calls = {"n": 0}
+
+    def failing(fd, view, offset):
+        calls["n"] += 1
+        if calls["n"] > 3:
+            raise OSError(5, "Input/output error")
+        return real(fd, view, offset)
+
+    monkeypatch.setattr(fileio, "pread_into", failing)
+    from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool import sparse
+    monkeypatch.setattr(sparse, "pread_into", failing)
+    message = fails_cleanly(vm, vm["disk"], "input/output error")
+    assert "read error at byte" in message
+
+
+def test_destination_fills_up(vm, tmp_path):
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)],
+                          capture_output=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({done.stderr.decode().strip()}); needs root")
+    try:
+        with pytest.raises(OvatoolError, match="no space left on the device"):
+            export_vm(ExportOptions(src=vm["vmx"], dest=str(mount) + "/"))
+        assert os.listdir(str(mount)) == []
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+
+
+def _slow_vm(tmp_path):
+    """A VM big enough (incompressible data, zlib, one thread) that a signal lands mid-export."""
+    folder = tmp_path / "slow"
+    folder.mkdir()
+    raw = folder / "noise.raw"
+    with open(raw, "wb") as handle:
+        for _ in range(96):
+            handle.write(os.urandom(MiB))
+    vmfactory.convert(str(raw), str(folder / "slow.vmdk"), "monolithicSparse")
+    raw.unlink()
+    return vmfactory.write_vmx(str(folder / "slow.vmx"), "Slow", [("scsi0:0", "slow.vmdk")])
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_mid_export_leaves_nothing(tmp_path, signum):
+    vmx = _slow_vm(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    before = snapshot(os.path.dirname(vmx))
+    script = ("import sys; sys.path.insert(0, sys.argv[1]);"
+              "from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export import *;"
+              "export_vm(ExportOptions(src=sys.argv[2], dest=sys.argv[3], codec='zlib', compression='max',"
+              " threads=1, progress=lambda e: print('progress', flush=True)))")
+    proc = subprocess.Popen([sys.executable, "-c", script, os.path.join(ROOT, ".build", "collections"), vmx,
+                             str(out) + "/"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.readline().startswith(b"progress"), "the export did not start"
+    time.sleep(0.3)
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert b"stopped by signal SIGTERM" in err or b"KeyboardInterrupt" in err, err[-500:]
+    assert os.listdir(str(out)) == [], "a partial file was left behind"
+    assert snapshot(os.path.dirname(vmx)) == before
+
+
+def test_two_exports_to_the_same_destination(vm):
+    """Both finish; the result is one complete, valid OVA, never a mix; no temporary file remains."""
+    dest = os.path.join(vm["out"], "same.ova")
+    script = ("import sys; sys.path.insert(0, sys.argv[1]);"
+              "from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export import *;"
+              "export_vm(ExportOptions(src=sys.argv[2], dest=sys.argv[3], force=True, threads=1))")
+    procs = [subprocess.Popen([sys.executable, "-c", script, os.path.join(ROOT, ".build", "collections"),
+                               vm["vmx"], dest]) for _ in range(2)]
+    assert [p.wait(120) for p in procs] == [0, 0]
+    assert os.listdir(vm["out"]) == ["same.ova"]
+    assert verify(dest, deep=True, require_manifest=True)["ok"]
+
+
+def test_output_permissions(vm):
+    result = export_vm(ExportOptions(src=vm["vmx"], dest=vm["out"] + "/"))
+    assert os.stat(result["dest"]).st_mode & 0o777 == 0o644
+
+
+# -- security review ----------------------------------------------------------------------------------
+def test_no_shell_anywhere():
+    code = []
+    for pattern in ("plugins/**/*.py", "src/**/*.py", "tests/**/*.py"):
+        code += glob.glob(os.path.join(ROOT, pattern), recursive=True)
+    offenders = []
+    for path in code:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+        if re.search(r"shell\s*=\s*True|os\.system\(|os\.popen\(", text) and not path.endswith("test_faults.py"):
+            offenders.append(path)
+    assert offenders == []
+
+
+def test_secrets_are_no_log():
+    for module in ("ova_upload", "ova_export"):
+        with open(os.path.join(ROOT, "plugins", "modules", f"{module}.py"), encoding="utf-8") as handle:
+            text = handle.read()
+        for secret in re.findall(r"(\w*(?:secret|password|passphrase|token)\w*)=dict\(", text):
+            assert re.search(rf"{secret}=dict\([^)]*no_log=True", text), f"{module}.{secret} is not no_log"
+
+
+def test_tls_is_verified_by_default():
+    from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.upload import UploadOptions
+
+    assert UploadOptions(src="x", dest="y").validate_certs is True
+    assert UploadOptions(src="x", dest="y").host_key_checking is True
