@@ -27,13 +27,13 @@ def ansible_env(tmp_path) -> dict:
     return env
 
 
-def adhoc(tmp_path, module: str, args: dict, check: bool = False) -> dict:
+def adhoc(tmp_path, module: str, args: dict, check: bool = False, python: str = sys.executable) -> dict:
     """Run one module on localhost with ``ansible``; return its result (from the tree callback)."""
     if shutil.which("ansible", path=BIN) is None:
         pytest.fail("ansible is not installed in the test virtualenv", pytrace=False)
     tree = tmp_path / "tree"
     argv = [os.path.join(BIN, "ansible"), "localhost", "-i", "localhost,", "-c", "local",
-            "-e", f"ansible_python_interpreter={sys.executable}", "-m", module, "-a", json.dumps(args),
+            "-e", f"ansible_python_interpreter={python}", "-m", module, "-a", json.dumps(args),
             "-t", str(tree)]
     if check:
         argv.append("--check")

@@ -143,3 +143,31 @@ def test_engine_and_command_agree_on_names(vm):
     result = export_vm(ExportOptions(src=vm["vmx"], dest=vm["out"] + "/", check_mode=True))
     done = ovatool("export", vm["vmx"], "-o", vm["out"] + "/", "--check")
     assert done.returncode == 0 and result["dest"] in done.stdout
+
+
+def test_ctrl_c_stops_cleanly(tmp_path):
+    """SIGINT (Ctrl-C) mid-export: exit 1, one line on stderr, no partial output."""
+    import signal
+    import time
+
+    folder = tmp_path / "slow"
+    folder.mkdir()
+    with open(folder / "noise.raw", "wb") as handle:
+        for _ in range(96):
+            handle.write(os.urandom(1024 * 1024))
+    vmfactory.convert(str(folder / "noise.raw"), str(folder / "slow.vmdk"), "monolithicSparse")
+    os.unlink(folder / "noise.raw")
+    vmx = vmfactory.write_vmx(str(folder / "slow.vmx"), "Slow", [("scsi0:0", "slow.vmdk")])
+    out = tmp_path / "out"
+    out.mkdir()
+    if OVATOOL is None:
+        pytest.fail("the ovatool command is not installed", pytrace=False)
+    proc = subprocess.Popen([OVATOOL, "export", vmx, "-o", str(out) + "/", "--codec", "zlib", "--compression", "max",  # pylint: disable=consider-using-with
+                             "--threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stderr.readline().startswith(b"Slow-disk1.vmdk:"), "no progress line: the export did not start"
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert err.decode().strip().splitlines()[-1] == "ovatool: interrupted; nothing was left at the destination"
+    assert os.listdir(str(out)) == []

@@ -197,3 +197,32 @@ def test_include_images_carries_the_iso(vm, xsd):
     assert any("gone.iso" in w for w in result["warnings"])
     with tarfile.open(result["dest"]) as archive:
         assert archive.extractfile("Options_VM-file1.iso").read() == b"CD001" * 5000
+
+
+def test_same_items_as_ovf_tool(corpus, tmp_path, images):
+    """A VM with the hardware of an OVF Tool 4.6.2 export in the corpus gets the same kinds of items."""
+    import xml.etree.ElementTree as ET
+
+    reference = ET.parse(os.path.join(corpus, "ovf", "pedrorotta_Ubuntu 64-bit_ovftool462.ovf")).getroot()
+    folder = tmp_path / "ubuntu"
+    folder.mkdir()
+    vmfactory.convert(images["odd"], str(folder / "Ubuntu 64-bit.vmdk"), "monolithicSparse")
+    (folder / "ubuntu.iso").write_bytes(b"ISO" * 1000)
+    vmx = vmfactory.write_vmx(str(folder / "Ubuntu 64-bit.vmx"), "Ubuntu 64-bit", [("scsi0:0", "Ubuntu 64-bit.vmdk")],
+                              extra={"virtualHW.version": "21", "memsize": "4096", "sata0.present": "TRUE",
+                                     "usb.present": "TRUE", "ehci.present": "TRUE", "sound.present": "TRUE",
+                                     "vmci0.present": "TRUE", "ethernet0.virtualDev": "e1000",
+                                     "ethernet0.connectionType": "bridged", "sata0:1.present": "TRUE",
+                                     "sata0:1.deviceType": "cdrom-image", "sata0:1.fileName": "ubuntu.iso"})
+    ours = ovacheck.read_ova(export_vm(ExportOptions(src=vmx, dest=str(tmp_path) + "/", include_images=True))["dest"])
+
+    def kinds(envelope):
+        return sorted((i.findtext(f"{{{RASD}}}ResourceType"), i.findtext(f"{{{RASD}}}ResourceSubType") or "",
+                       i.findtext(f"{{{RASD}}}Connection") or "", i.findtext(f"{{{RASD}}}HostResource") is not None)
+                      for i in envelope.iter(f"{{{OVF}}}Item"))
+
+    assert kinds(ours["envelope"]) == kinds(reference)
+    for tag in ("OperatingSystemSection",):
+        assert ours["envelope"].find(f".//{{{OVF}}}{tag}").attrib == reference.find(f".//{{{OVF}}}{tag}").attrib
+    system = "{http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData}VirtualSystemType"
+    assert ours["envelope"].find(f".//{{{OVF}}}System/{system}").text == reference.find(f".//{{{OVF}}}System/{system}").text

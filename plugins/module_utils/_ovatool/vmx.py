@@ -344,10 +344,10 @@ def build_vm(values: Dict[str, str], vmx_path: str) -> VirtualMachine:
             mac=mac.strip().lower(),
         ))
 
-    if is_true(values.get("usb.present")):
-        vm.usb.append("uhci")
-    if is_true(values.get("ehci.present")):
+    if is_true(values.get("ehci.present")):  # EHCI is the USB 2 part of the same controller, as OVF Tool writes it
         vm.usb.append("ehci")
+    elif is_true(values.get("usb.present")):
+        vm.usb.append("uhci")
     if is_true(values.get("usb_xhci.present")):
         vm.usb.append("xhci")
     if is_true(values.get("sound.present")):
