@@ -153,7 +153,7 @@ def test_ctrl_c_stops_cleanly(tmp_path):
     folder = tmp_path / "slow"
     folder.mkdir()
     with open(folder / "noise.raw", "wb") as handle:
-        for _ in range(96):
+        for _mib in range(96):
             handle.write(os.urandom(1024 * 1024))
     vmfactory.convert(str(folder / "noise.raw"), str(folder / "slow.vmdk"), "monolithicSparse")
     os.unlink(folder / "noise.raw")
@@ -167,7 +167,7 @@ def test_ctrl_c_stops_cleanly(tmp_path):
     assert proc.stderr.readline().startswith(b"Slow-disk1.vmdk:"), "no progress line: the export did not start"
     time.sleep(0.3)
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    err = proc.communicate(timeout=60)[1]
     assert proc.returncode == 1
     assert err.decode().strip().splitlines()[-1] == "ovatool: interrupted; nothing was left at the destination"
     assert os.listdir(str(out)) == []

@@ -160,7 +160,7 @@ def _slow_vm(tmp_path):
     folder.mkdir()
     raw = folder / "noise.raw"
     with open(raw, "wb") as handle:
-        for _ in range(96):
+        for _mib in range(96):
             handle.write(os.urandom(MiB))
     vmfactory.convert(str(raw), str(folder / "slow.vmdk"), "monolithicSparse")
     raw.unlink()
@@ -182,7 +182,7 @@ def test_signal_mid_export_leaves_nothing(tmp_path, signum):
     assert proc.stdout.readline().startswith(b"progress"), "the export did not start"
     time.sleep(0.3)
     proc.send_signal(signum)
-    _, err = proc.communicate(timeout=60)
+    err = proc.communicate(timeout=60)[1]
     assert proc.returncode != 0
     assert b"stopped by signal SIGTERM" in err or b"KeyboardInterrupt" in err, err[-500:]
     assert os.listdir(str(out)) == [], "a partial file was left behind"
@@ -196,7 +196,7 @@ def test_two_exports_to_the_same_destination(vm):
               "from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export import *;"
               "export_vm(ExportOptions(src=sys.argv[2], dest=sys.argv[3], force=True, threads=1))")
     procs = [subprocess.Popen([sys.executable, "-c", script, os.path.join(ROOT, ".build", "collections"),
-                               vm["vmx"], dest]) for _ in range(2)]
+                               vm["vmx"], dest]) for _copy in range(2)]
     assert [p.wait(120) for p in procs] == [0, 0]
     assert os.listdir(vm["out"]) == ["same.ova"]
     assert verify(dest, deep=True, require_manifest=True)["ok"]
