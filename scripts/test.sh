@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: unit and functional tests (pytest), then ansible-test sanity.
+# The whole test suite, as CI runs it: pytest (unit, functional, reliability), ansible-lint, ansible-test sanity.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -14,4 +14,5 @@ cd "$ROOT"
 # the ovatool command, installed from this checkout as users install it
 python -m pip install -q --disable-pip-version-check --no-deps --force-reinstall "$ROOT" >/dev/null
 python -m pytest -n "${OVATOOL_TEST_WORKERS:-2}" --dist loadgroup -p no:cacheprovider "$@" tests
+ansible-lint --offline --profile production playbooks/
 bash "$ROOT/scripts/sanity.sh"

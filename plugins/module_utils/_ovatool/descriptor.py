@@ -67,15 +67,15 @@ def _hex32(value: str, what: str, path: str) -> int:
 def decode_descriptor(raw: bytes, path: str, embedded: bool = False) -> str:
     """Decode descriptor bytes by their own ``encoding=`` line.
 
-    An embedded descriptor is a C string: it ends at the first NUL, and what
-    follows is padding that some writers leave uninitialised (qemu-img's
-    monolithicSparse files were seen with stray bytes after the NUL).
+    A descriptor is a C string, embedded or in its own file: it ends at the
+    first NUL, and what follows is padding that some writers leave
+    uninitialised (qemu-img's monolithicSparse and twoGbMaxExtentFlat files
+    were seen with stray bytes after the NUL, now and then).
     """
-    if embedded:
-        raw = raw.split(b"\x00", 1)[0]
-    elif b"\x00" in raw.rstrip(b"\x00"):
-        raise DiskFormatError("not a VMDK descriptor: it contains binary data", path)
-    raw = raw.rstrip(b"\x00")
+    raw = raw.split(b"\x00", 1)[0]
+    if not raw.strip():
+        raise DiskFormatError("not a VMDK descriptor: no text before binary data" if not embedded
+                              else "the embedded descriptor is empty", path)
     match = re.search(rb'^\s*encoding\s*=\s*"([^"]+)"', raw, re.M | re.I)
     encoding = "utf-8"
     if match:

@@ -1,0 +1,132 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) ovatool.vmware contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: vm_power
+short_description: Query and set a VMware VM's power state with vmrun (Workstation, Fusion) or vim-cmd (ESXi)
+version_added: 0.1.0
+description:
+  - Runs on the hypervisor host. Reads the state with C(vmrun list) or C(vim-cmd vmsvc/power.getstate) and changes
+    it only when needed (idempotent). Commands run as argument lists, never through a shell.
+  - V(powered_off) shuts the guest down softly and waits up to O(timeout) seconds; with O(force) it falls back to a
+    hard power-off when the soft shutdown fails or does not finish in time.
+author: ovatool developers (@ovatool)
+options:
+  vmx:
+    description: Path of the VM's C(.vmx) (on ESXi under C(/vmfs/volumes)).
+    type: path
+    required: true
+  state:
+    description:
+      - V(query) only reports. V(shutdown_guest) is a soft shutdown without the hard fallback.
+      - V(powered_off) of a suspended VM discards its suspended state, so it needs O(force).
+    type: str
+    choices: [powered_off, powered_on, shutdown_guest, suspended, query]
+    default: query
+  backend:
+    description: V(auto) uses vim-cmd where it exists (ESXi), else vmrun.
+    type: str
+    choices: [auto, vmrun, vim-cmd]
+    default: auto
+  vmrun_path:
+    description:
+      - Path of vmrun; by default found on PATH or in the usual places (Linux C(/usr/bin/vmrun), macOS
+        C(/Applications/VMware Fusion.app/Contents/Library/vmrun)).
+    type: path
+  vmrun_type:
+    description: vmrun's C(-T) host type.
+    type: str
+    choices: [ws, fusion, player]
+  vim_cmd_path:
+    description: Path of vim-cmd (default C(vim-cmd) on PATH, or C(/bin/vim-cmd)).
+    type: path
+  timeout:
+    description: Seconds to wait for a soft shutdown.
+    type: int
+    default: 300
+  force:
+    description: Fall back to a hard power-off when a soft shutdown fails or times out; power off a suspended VM.
+    type: bool
+    default: false
+attributes:
+  check_mode:
+    support: full
+    description: Reports what would change.
+  diff_mode:
+    support: none
+    description: No diff.
+"""
+
+EXAMPLES = r"""
+- name: Shut a Workstation VM down, hard after 2 minutes if the guest does not
+  ovatool.vmware.vm_power:
+    vmx: /vms/web01/web01.vmx
+    state: powered_off
+    timeout: 120
+    force: true
+  register: power
+
+- name: Power it back on if it was on
+  ovatool.vmware.vm_power:
+    vmx: /vms/web01/web01.vmx
+    state: powered_on
+  when: power.state_before == 'powered_on'
+"""
+
+RETURN = r"""
+state_before:
+  description: The state found (C(powered_on), C(powered_off) or C(suspended)).
+  returned: always
+  type: str
+state:
+  description: The state after the task (in check mode, the state it would have).
+  returned: always
+  type: str
+backend:
+  description: C(vmrun) or C(vim-cmd).
+  returned: always
+  type: str
+hard_power_off:
+  description: True when the soft shutdown had to be replaced by a hard power-off.
+  returned: when it happened
+  type: bool
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.ovatool.vmware.plugins.module_utils.common import run_engine
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.power import backend, set_power
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            vmx=dict(type="path", required=True),
+            state=dict(type="str", default="query",
+                       choices=["powered_off", "powered_on", "shutdown_guest", "suspended", "query"]),
+            backend=dict(type="str", default="auto", choices=["auto", "vmrun", "vim-cmd"]),
+            vmrun_path=dict(type="path"),
+            vmrun_type=dict(type="str", choices=["ws", "fusion", "player"]),
+            vim_cmd_path=dict(type="path"),
+            timeout=dict(type="int", default=300),
+            force=dict(type="bool", default=False),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+
+    def action():
+        engine = backend(params["backend"], params["vmrun_path"], params["vmrun_type"], params["vim_cmd_path"])
+        return set_power(params["vmx"], params["state"], engine, params["timeout"], params["force"],
+                         module.check_mode)
+
+    run_engine(module, action)
+
+
+if __name__ == "__main__":
+    main()

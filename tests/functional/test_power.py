@@ -1,0 +1,117 @@
+# Copyright (c) ovatool.vmware contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""vm_power against doubles of vmrun and vim-cmd that answer as the real tools do and record their calls."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pytest
+
+import vmfactory
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.power import (
+    PowerError, VimCmd, Vmrun, set_power)
+from test_ansible import adhoc
+
+DOUBLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "doubles")
+
+
+def double(tmp_path, name: str, state: dict) -> str:
+    folder = tmp_path / f"{name}-bin"
+    folder.mkdir()
+    target = str(folder / name)
+    shutil.copy(os.path.join(DOUBLES, name), target)
+    with open(folder / f"{name}-state.json", "w") as handle:
+        json.dump(state, handle)
+    return target
+
+
+def state_of(tool: str) -> dict:
+    with open(os.path.join(os.path.dirname(tool), f"{os.path.basename(tool)}-state.json")) as handle:
+        return json.load(handle)
+
+
+@pytest.fixture()
+def vms(tmp_path):
+    paths = {}
+    for name in ("web", "db", "old"):
+        folder = tmp_path / "vms" / name
+        folder.mkdir(parents=True)
+        paths[name] = vmfactory.write_vmx(str(folder / f"{name}.vmx"), name, [])
+    return paths
+
+
+def test_vmrun_soft_shutdown_and_restart(tmp_path, vms):
+    tool = double(tmp_path, "vmrun", {"running": [vms["web"]]})
+    engine = Vmrun(tool, "ws")
+    off = set_power(vms["web"], "powered_off", engine, poll=0.01)
+    assert off == {"vmx": vms["web"], "backend": "vmrun", "state_before": "powered_on", "state": "powered_off",
+                   "changed": True}
+    assert set_power(vms["web"], "powered_off", engine)["changed"] is False
+    assert set_power(vms["db"], "query", engine)["state"] == "powered_off"
+    on = set_power(vms["web"], "powered_on", engine)
+    assert on["state"] == "powered_on" and on["changed"]
+    calls = state_of(tool)["calls"]
+    assert ["-T", "ws", "stop", vms["web"], "soft"] in calls and ["-T", "ws", "start", vms["web"], "nogui"] in calls
+    assert not any("hard" in call for call in calls)
+
+
+def test_vmrun_without_tools_needs_force(tmp_path, vms):
+    tool = double(tmp_path, "vmrun", {"running": [vms["db"]], "no_tools": [vms["db"]]})
+    engine = Vmrun(tool)
+    with pytest.raises(PowerError, match="soft shutdown failed .*VMware Tools are not running.*set force"):
+        set_power(vms["db"], "powered_off", engine)
+    result = set_power(vms["db"], "powered_off", engine, force=True)
+    assert result["hard_power_off"] is True and result["state"] == "powered_off"
+    assert ["stop", vms["db"], "hard"] in state_of(tool)["calls"]
+
+
+def test_vmrun_suspend_and_suspended_vms(tmp_path, vms):
+    tool = double(tmp_path, "vmrun", {"running": [vms["old"]]})
+    engine = Vmrun(tool)
+    assert set_power(vms["old"], "suspended", engine)["state"] == "suspended"
+    assert set_power(vms["old"], "query", engine)["state"] == "suspended"
+    with pytest.raises(PowerError, match="discards its suspended state"):
+        set_power(vms["old"], "powered_off", engine)
+    assert set_power(vms["old"], "powered_on", engine)["state"] == "powered_on"
+
+
+def test_check_mode_changes_nothing(tmp_path, vms):
+    tool = double(tmp_path, "vmrun", {"running": [vms["web"]]})
+    result = set_power(vms["web"], "powered_off", Vmrun(tool), check_mode=True)
+    assert result["changed"] and result["state"] == "powered_off"
+    assert state_of(tool)["running"] == [vms["web"]]
+    assert [call for call in state_of(tool)["calls"] if call[0] != "list"] == []
+
+
+def test_vim_cmd(tmp_path):
+    volumes = tmp_path / "vmfs" / "volumes"
+    folder = volumes / "datastore1" / "web01"
+    folder.mkdir(parents=True)
+    vmx = vmfactory.write_vmx(str(folder / "web01.vmx"), "web01", [])
+    tool = double(tmp_path, "vim-cmd", {"vms": {
+        "3": {"name": "other", "file": "[datastore1] other/other.vmx", "state": "on"},
+        "7": {"name": "web01", "file": "[datastore1] web01/web01.vmx", "state": "on", "no_tools": False}}})
+    engine = VimCmd(tool, volumes=str(volumes))
+    assert engine.vmid(vmx) == "7"
+    assert set_power(vmx, "powered_off", engine, poll=0.01)["state_before"] == "powered_on"
+    assert ["vmsvc/power.shutdown", "7"] in state_of(tool)["calls"]
+    assert set_power(vmx, "powered_on", engine)["state"] == "powered_on"
+    assert state_of(tool)["vms"]["3"]["state"] == "on", "another VM was touched"
+    with pytest.raises(PowerError, match="not registered"):
+        VimCmd(tool, volumes=str(volumes)).vmid(str(volumes / "datastore1" / "ghost" / "ghost.vmx"))
+
+
+def test_vm_power_module(tmp_path, vms):
+    tool = double(tmp_path, "vmrun", {"running": [vms["web"]]})
+    args = {"vmx": vms["web"], "state": "powered_off", "backend": "vmrun", "vmrun_path": tool, "timeout": 30}
+    check = adhoc(tmp_path, "ovatool.vmware.vm_power", args, check=True)
+    assert check["_rc"] == 0 and check["changed"] is True and state_of(tool)["running"] == [vms["web"]]
+    first = adhoc(tmp_path, "ovatool.vmware.vm_power", args)
+    assert first["_rc"] == 0 and first["state_before"] == "powered_on" and first["state"] == "powered_off"
+    second = adhoc(tmp_path, "ovatool.vmware.vm_power", args)
+    assert second["_rc"] == 0 and second["changed"] is False
+    missing = adhoc(tmp_path, "ovatool.vmware.vm_power", dict(args, vmrun_path=str(tmp_path / "nope")))
+    assert missing["_rc"] != 0 and "is not installed here" in missing["msg"]
