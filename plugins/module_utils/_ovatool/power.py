@@ -157,8 +157,8 @@ class VimCmd:
 def backend(name: str = "auto", vmrun_path: Optional[str] = None, vmrun_type: Optional[str] = None,
             vim_cmd_path: Optional[str] = None):
     """The backend to use; ``auto`` picks vim-cmd on ESXi (or where it is found), else vmrun."""
-    if name == "vim-cmd" or (name == "auto" and (vim_cmd_path or shutil.which("vim-cmd")
-                                                  or any(os.path.exists(p) for p in VIM_CMD_LOCATIONS))):
+    on_esxi = bool(vim_cmd_path or shutil.which("vim-cmd") or any(os.path.exists(p) for p in VIM_CMD_LOCATIONS))
+    if name == "vim-cmd" or (name == "auto" and on_esxi):
         return VimCmd(vim_cmd_path)
     if name in ("auto", "vmrun"):
         return Vmrun(vmrun_path, vmrun_type)
