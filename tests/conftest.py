@@ -72,3 +72,15 @@ def images(tmp_path_factory):
         handle.seek(200 * MiB - 512)
         handle.write(b"last sector".ljust(512, b"!"))
     return {"odd": odd, "gappy": gappy}
+
+
+@pytest.fixture()
+def sparse_vm(tmp_path, images):
+    """A VM named "Bad Input" with one monolithicSparse disk, and an empty output folder."""
+    folder = tmp_path / "vm"
+    folder.mkdir()
+    vmfactory.convert(images["odd"], str(folder / "disk.vmdk"), "monolithicSparse")
+    vmx = vmfactory.write_vmx(str(folder / "vm.vmx"), "Bad Input", [("scsi0:0", "disk.vmdk")])
+    out = tmp_path / "out"
+    out.mkdir()
+    return {"vmx": vmx, "disk": str(folder / "disk.vmdk"), "folder": str(folder), "out": str(out)}

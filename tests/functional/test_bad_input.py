@@ -29,15 +29,8 @@ def snapshot(folder: str) -> dict:
 
 
 @pytest.fixture()
-def vm(tmp_path, images):
-    """A VM with a monolithicSparse disk, and an empty output folder."""
-    folder = tmp_path / "vm"
-    folder.mkdir()
-    vmfactory.convert(images["odd"], str(folder / "disk.vmdk"), "monolithicSparse")
-    vmx = vmfactory.write_vmx(str(folder / "vm.vmx"), "Bad Input", [("scsi0:0", "disk.vmdk")])
-    out = tmp_path / "out"
-    out.mkdir()
-    return {"vmx": vmx, "disk": str(folder / "disk.vmdk"), "folder": str(folder), "out": str(out)}
+def vm(sparse_vm):
+    return sparse_vm
 
 
 def fails_cleanly(vm, *needles, **options):

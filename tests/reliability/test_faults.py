@@ -29,14 +29,8 @@ MiB = 1024 * 1024
 
 
 @pytest.fixture()
-def vm(tmp_path, images):
-    folder = tmp_path / "vm"
-    folder.mkdir()
-    vmfactory.convert(images["odd"], str(folder / "disk.vmdk"), "monolithicSparse")
-    vmx = vmfactory.write_vmx(str(folder / "vm.vmx"), "Faulty", [("scsi0:0", "disk.vmdk")])
-    out = tmp_path / "out"
-    out.mkdir()
-    return {"vmx": vmx, "disk": str(folder / "disk.vmdk"), "folder": str(folder), "out": str(out)}
+def vm(sparse_vm):
+    return sparse_vm
 
 
 # -- hostile VMDK metadata ---------------------------------------------------------------------------
@@ -70,7 +64,7 @@ def test_descriptor_extents_that_do_not_add_up(vm, images):
         text = handle.read()
     with open(descriptor, "w") as handle:
         handle.write(re.sub(r"RW (\d+) SPARSE", lambda m: f"RW {int(m.group(1)) * 4} SPARSE", text))
-    vmfactory.write_vmx(vm["vmx"], "Faulty", [("scsi0:0", "split.vmdk")])
+    vmfactory.write_vmx(vm["vmx"], "Bad Input", [("scsi0:0", "split.vmdk")])
     fails_cleanly(vm, "split-s001.vmdk", "declares", "but the extent holds")
 
 
@@ -78,7 +72,7 @@ def test_absurd_zero_extent_does_not_allocate(vm):
     huge = os.path.join(vm["folder"], "huge.vmdk")
     with open(huge, "w") as handle:
         handle.write('# Disk DescriptorFile\nversion=1\ncreateType="monolithicFlat"\nRW 999999999999999999 ZERO\n')
-    vmfactory.write_vmx(vm["vmx"], "Faulty", [("scsi0:0", "huge.vmdk")])
+    vmfactory.write_vmx(vm["vmx"], "Bad Input", [("scsi0:0", "huge.vmdk")])
     fails_cleanly(vm, huge, "absurd capacity")
 
 

@@ -17,6 +17,7 @@ import os
 from typing import Callable, Iterator, List, Tuple
 
 from .errors import DiskFormatError
+from .ranges import merge_ranges
 
 MAX_DEPTH = 255  # VMware allows 255 snapshots; deeper means a loop or junk
 
@@ -57,16 +58,7 @@ class ChainDisk:
         self.close()
 
     def allocated_ranges(self) -> Iterator[Tuple[int, int]]:
-        run_start = run_end = -1
-        for offset, length in heapq.merge(*(layer.allocated_ranges() for layer in self.layers)):
-            if run_start >= 0 and offset <= run_end:
-                run_end = max(run_end, offset + length)
-                continue
-            if run_start >= 0:
-                yield run_start, run_end - run_start
-            run_start, run_end = offset, offset + length
-        if run_start >= 0:
-            yield run_start, run_end - run_start
+        return merge_ranges(heapq.merge(*(layer.allocated_ranges() for layer in self.layers)))
 
     def read_into(self, offset: int, view: memoryview) -> None:
         self.layers[-1].read_into(offset, view)

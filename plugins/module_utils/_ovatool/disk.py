@@ -16,6 +16,7 @@ from .descriptor import MAX_DESCRIPTOR_BYTES, Descriptor, decode_descriptor, par
 from .errors import DiskFormatError, OvatoolError, os_error
 from .esx import COWD_MAGIC, CowdExtent, SeSparseExtent
 from .flat import FlatExtent, ZeroExtent
+from .ranges import merge_ranges
 from .sparse import MAGIC, MAX_CAPACITY_SECTORS, SECTOR, SparseExtent, parse_header, read_embedded_descriptor
 
 Extent = Union[FlatExtent, SparseExtent, ZeroExtent, CowdExtent, SeSparseExtent]
@@ -70,33 +71,25 @@ class VirtualDisk:
     # -- data -----------------------------------------------------------
     def allocated_ranges(self) -> Iterator[Tuple[int, int]]:
         """(offset, length) byte ranges that may hold non-zero data, ascending and merged."""
-        run_start = -1
-        run_end = -1
-        for start, extent in self.extents:
-            for offset, length in extent.allocated_ranges():
-                begin = start + offset
-                if begin == run_end:
-                    run_end = begin + length
-                    continue
-                if run_start >= 0:
-                    yield run_start, run_end - run_start
-                run_start, run_end = begin, begin + length
-        if run_start >= 0:
-            yield run_start, run_end - run_start
+        return merge_ranges((start + offset, length) for start, extent in self.extents
+                            for offset, length in extent.allocated_ranges())
 
-    def read_into(self, offset: int, view: memoryview) -> None:
-        """Fill ``view`` with bytes [offset, offset+len(view)) of the virtual disk."""
-        length = len(view)
-        if offset < 0 or offset + length > self.capacity:
-            raise DiskFormatError(f"read past the end of the disk ({offset}+{length})", self.path)
+    def _overlapping(self, offset: int, length: int) -> Iterator[Tuple[int, Extent, int, int]]:
+        """(extent start, extent, lo, hi) for each extent overlapping [offset, offset+length)."""
         for start, extent in self.extents:
             end = start + extent.capacity
             if end <= offset:
                 continue
             if start >= offset + length:
                 break
-            lo = max(offset, start)
-            hi = min(offset + length, end)
+            yield start, extent, max(offset, start), min(offset + length, end)
+
+    def read_into(self, offset: int, view: memoryview) -> None:
+        """Fill ``view`` with bytes [offset, offset+len(view)) of the virtual disk."""
+        length = len(view)
+        if offset < 0 or offset + length > self.capacity:
+            raise DiskFormatError(f"read past the end of the disk ({offset}+{length})", self.path)
+        for start, extent, lo, hi in self._overlapping(offset, length):
             try:
                 extent.read_into(lo - start, view[lo - offset:hi - offset])
             except OSError as exc:
@@ -106,14 +99,7 @@ class VirtualDisk:
 
     def present_ranges(self, offset: int, length: int) -> Iterator[Tuple[int, int]]:
         """Sub-ranges this disk defines itself (the rest comes from its parent in a chain)."""
-        for start, extent in self.extents:
-            end = start + extent.capacity
-            if end <= offset:
-                continue
-            if start >= offset + length:
-                break
-            lo = max(offset, start)
-            hi = min(offset + length, end)
+        for start, extent, lo, hi in self._overlapping(offset, length):
             for sub_offset, sub_length in extent.present_ranges(lo - start, hi - lo):
                 yield start + sub_offset, sub_length
 
