@@ -89,6 +89,11 @@ options:
       - An ISO that is not on the host is skipped with a warning.
     type: bool
     default: false
+  progress_file:
+    description:
+      - Write the export's progress to this JSON file (disk, percent, bytes, MB/s, ETA) at most once a second,
+        atomically, and a final record when it ends; for watching a long C(async) export from the controller.
+    type: path
   private_key:
     description: PEM RSA private key that signs the manifest; writes a C(.cert) member. Needs O(certificate).
     type: path
@@ -243,6 +248,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ovatool.vmware.plugins.module_utils.common import run_engine
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export import ExportOptions, export_vm
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.progress import ProgressFile
 
 
 def main():
@@ -263,6 +269,7 @@ def main():
             private_key_passphrase=dict(type="str", no_log=True),
             certificate=dict(type="path"),
             include_images=dict(type="bool", default=False),
+            progress_file=dict(type="path"),
         ),
         required_together=[("private_key", "certificate")],
         supports_check_mode=True,
@@ -277,7 +284,20 @@ def main():
         include_images=params["include_images"],
         check_mode=module.check_mode,
     )
-    run_engine(module, lambda: export_vm(options))
+    def action():
+        if not params["progress_file"] or module.check_mode:
+            return export_vm(options)
+        progress = ProgressFile(params["progress_file"])
+        options.progress = progress
+        try:
+            result = export_vm(options)
+        except BaseException:
+            progress.finish(False)
+            raise
+        progress.finish(True)
+        return result
+
+    run_engine(module, action)
 
 
 if __name__ == "__main__":

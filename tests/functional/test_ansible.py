@@ -145,3 +145,24 @@ def test_export_all_playbook(tmp_path, vm, images):
     second = play()
     assert re.search(r"localhost\s*:\s*ok=\d+\s+changed=0\b", second), second
     assert "exists, not exported again" in second
+
+
+def test_async_export_with_progress_file(tmp_path, vm):
+    """The module run with async/poll like a role will: the progress file ends finished and ok."""
+    progress = tmp_path / "progress.json"
+    playbook = tmp_path / "async.yml"
+    playbook.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": [
+        {"name": "export", "ovatool.vmware.ova_export": {"src": vm["vmx"], "dest": vm["out"] + "/",
+                                                         "progress_file": str(progress)},
+         "async": 600, "poll": 0, "register": "job"},
+        {"name": "wait", "ansible.builtin.async_status": {"jid": "{{ job.ansible_job_id }}"}, "register": "done",
+         "until": "done.finished", "retries": 120, "delay": 1},
+        {"name": "show", "ansible.builtin.debug": {"msg": "{{ done.dest }} {{ done.size }}"}}]}]))
+    done = subprocess.run([os.path.join(BIN, "ansible-playbook"), str(playbook), "-i", "localhost,", "-c", "local",
+                           "-e", f"ansible_python_interpreter={sys.executable}"], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, universal_newlines=True, env=ansible_env(tmp_path), cwd=ROOT,
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stdout
+    record = json.loads(progress.read_text())
+    assert record["finished"] is True and record["ok"] is True
+    ovacheck.read_ova(os.path.join(vm["out"], "App_Server.ova"))
