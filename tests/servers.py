@@ -75,15 +75,23 @@ class SeaweedS3:
         self.port = free_port(10000)  # every weed service also listens on its port + 10000 (gRPC)
         ports = [free_port(10000) for _service in range(3)]
         os.makedirs(folder, exist_ok=True)
-        self.log = open(os.path.join(folder, "weed.log"), "wb")  # pylint: disable=consider-using-with
-        argv = [weed, "server", f"-dir={folder}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-                f"-master.port={ports[0]}", f"-volume.port={ports[1]}", f"-filer.port={ports[2]}",
-                "-s3", f"-s3.port={self.port}", "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false",
-                "-master.volumeSizeLimitMB=64", "-volume.max=8"]
-        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,  # pylint: disable=consider-using-with
+        self.log = open(os.path.join(folder, "weed.log"), "ab")  # pylint: disable=consider-using-with
+        self.argv = [weed, "server", f"-dir={folder}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+                     f"-master.port={ports[0]}", f"-volume.port={ports[1]}", f"-filer.port={ports[2]}",
+                     "-s3", f"-s3.port={self.port}", "-s3.port.iceberg=0", "-s3.port.lance=0",
+                     "-master.telemetry=false", "-master.volumeSizeLimitMB=64", "-volume.max=16"]
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.start()
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(self.argv, stdout=self.log, stderr=subprocess.STDOUT,  # pylint: disable=consider-using-with
                                      start_new_session=True)
         wait_port(self.port, 60, self.proc)
-        self.endpoint = f"http://127.0.0.1:{self.port}"
+
+    def kill(self) -> None:
+        """Die at once, mid-request, as a crashed server does."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
 
     def client(self):
         import boto3

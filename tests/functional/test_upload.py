@@ -145,3 +145,47 @@ def test_missing_library_message(payload, tmp_path, dest, library):
         pytest.skip(f"no Python without {library} on this machine to run the module with")
     result = adhoc(tmp_path, "ovatool.vmware.ova_upload", {"src": payload, "dest": dest}, python=bare)
     assert result["_rc"] != 0 and f"Failed to import the required Python library ({library})" in result["msg"]
+
+
+def test_s3_upload_interrupted_by_a_dead_server(tmp_path):
+    """The server dies mid-upload: a clear error, no object that looks complete; after a restart, a retry works."""
+    pytest.importorskip("boto3")
+    import subprocess
+    import sys
+    import time
+
+    big = tmp_path / "big.ova"
+    with open(big, "wb") as handle:
+        for _mib in range(160):
+            handle.write(os.urandom(1024 * 1024))
+    server = servers.SeaweedS3(str(tmp_path / "weed"))
+    try:
+        server.make_bucket("crash")
+        script = ("import sys; sys.path.insert(0, sys.argv[1]);"
+                  "from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.upload import *;"
+                  "upload(UploadOptions(src=sys.argv[2], dest='s3://crash/big.ova', endpoint_url=sys.argv[3],"
+                  " access_key='test', secret_key='test', region='us-east-1', part_size_mb=5, threads=1))")
+        collections = os.environ["ANSIBLE_COLLECTIONS_PATH"].split(os.pathsep)[0]
+        proc = subprocess.Popen([sys.executable, "-c", script, collections, str(big), server.endpoint],  # pylint: disable=consider-using-with
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        client = server.client()
+        deadline = time.monotonic() + 60
+        while not client.list_multipart_uploads(Bucket="crash").get("Uploads"):
+            assert proc.poll() is None and time.monotonic() < deadline, "the upload never started"
+            time.sleep(0.05)
+        server.kill()
+        err = proc.communicate(timeout=300)[1].decode()
+        assert proc.returncode != 0 and "S3 upload failed" in err, err[-800:]
+        server.start()
+        client = server.client()
+        with pytest.raises(Exception) as missing:
+            client.head_object(Bucket="crash", Key="big.ova")
+        assert "404" in str(missing.value) or "Not Found" in str(missing.value)
+        result = upload(UploadOptions(src=str(big), dest="s3://crash/big.ova", endpoint_url=server.endpoint,
+                                      access_key="test", secret_key="test", region="us-east-1", part_size_mb=8))
+        assert result["changed"] and result["sha256"] == sha256(str(big))
+        back = tmp_path / "back.ova"
+        client.download_file("crash", "big.ova", str(back))
+        assert sha256(str(back)) == sha256(str(big))
+    finally:
+        server.close()
