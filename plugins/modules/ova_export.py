@@ -284,6 +284,7 @@ def main():
         include_images=params["include_images"],
         check_mode=module.check_mode,
     )
+
     def action():
         if not params["progress_file"] or module.check_mode:
             return export_vm(options)
