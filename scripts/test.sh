@@ -14,5 +14,7 @@ cd "$ROOT"
 # the ovatool command, installed from this checkout as users install it
 python -m pip install -q --disable-pip-version-check --no-deps --force-reinstall "$ROOT" >/dev/null
 python -m pytest -n "${OVATOOL_TEST_WORKERS:-2}" --dist loadgroup -p no:cacheprovider "$@" tests
-ansible-lint --offline --profile production playbooks/
+# ansible-lint gets a HOME of its own, so no collection copy it made earlier can stand in for this checkout
+mkdir -p "$BUILD/lint-home"
+HOME="$BUILD/lint-home" ansible-lint --offline --profile production playbooks/ roles/
 bash "$ROOT/scripts/sanity.sh"

@@ -118,33 +118,55 @@ def test_vmx_info_module(tmp_path, vm):
 
 
 def test_export_all_playbook(tmp_path, vm, images):
+    """The whole chain on localhost with the vmrun double: plan, power off, export, verify, upload, restore."""
+    import shutil
+
     other = tmp_path / "vms" / "nested" / "db"
     other.mkdir(parents=True)
     vmfactory.convert(images["odd"], str(other / "db.vmdk"), "monolithicFlat")
-    vmfactory.write_vmx(str(other / "db.vmx"), "Database", [("sata0:0", "db.vmdk")])
+    db_vmx = vmfactory.write_vmx(str(other / "db.vmx"), "Database", [("sata0:0", "db.vmdk")])
+    broken = tmp_path / "vms" / "broken"
+    broken.mkdir()
+    vmfactory.write_vmx(str(broken / "broken.vmx"), "Broken", [("scsi0:0", "gone.vmdk")])
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    vmrun = str(tools / "vmrun")
+    shutil.copy(os.path.join(ROOT, "tests", "doubles", "vmrun"), vmrun)
+    state_file = tools / "vmrun-state.json"
+    state_file.write_text(json.dumps({"running": [vm["vmx"]]}))
     (tmp_path / "shelf").mkdir()
     extra = {"ovatool_vm_search_paths": [str(tmp_path / "vms")], "ovatool_output_dir": str(tmp_path / "ovas"),
-             "ovatool_upload_dest": f"file://{tmp_path}/shelf/"}
+             "ovatool_upload_dest": f"file://{tmp_path}/shelf/", "ovatool_vmrun_path": vmrun}
     argv = [os.path.join(BIN, "ansible-playbook"), "playbooks/export_all.yml", "-i", "localhost,",
             "-c", "local", "-e", f"ansible_python_interpreter={sys.executable}", "-e", json.dumps(extra)]
 
-    def play() -> str:
-        done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, check=False,
-                              env=ansible_env(tmp_path), cwd=ROOT, timeout=600)
-        assert done.returncode == 0, done.stdout
-        return done.stdout
+    def play():
+        return subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
+                              env=ansible_env(tmp_path), cwd=ROOT, timeout=600, check=False)
 
     first = play()
-    assert sorted(os.listdir(tmp_path / "ovas")) == ["App_Server.ova", "Database.ova"]
-    assert re.search(r"localhost\s*:\s*ok=\d+\s+changed=3\b", first), first  # folder, exports, uploads
-    ovacheck.read_ova(str(tmp_path / "ovas" / "Database.ova"))
+    assert first.returncode != 0, "the broken VM must fail the host, after the others were done"
+    assert "1 VM(s) failed" in first.stdout and "broken.vmx" in first.stdout, first.stdout
+    assert sorted(n for n in os.listdir(tmp_path / "ovas") if not n.startswith(".")) == [
+        "App_Server.ova", "Database.ova"]
     assert sorted(os.listdir(tmp_path / "shelf")) == ["App_Server.ova", "Database.ova"]
     with open(tmp_path / "shelf" / "Database.ova", "rb") as a, open(tmp_path / "ovas" / "Database.ova", "rb") as b:
         assert a.read() == b.read()
-    assert "Verify each new OVA" in first and "failed=0" in first
+    ovacheck.assert_same_disk(vm["raws"][0], ovacheck.extract(str(tmp_path / "shelf" / "App_Server.ova"),
+                                                              "App_Server-disk1.vmdk", str(tmp_path)))
+    calls = json.loads(state_file.read_text())["calls"]
+    assert ["stop", vm["vmx"], "soft"] in calls and ["start", vm["vmx"], "nogui"] in calls
+    assert not any(call[0] in ("stop", "start") and call[1] == db_vmx for call in calls), "db was off: untouched"
+    assert json.loads(state_file.read_text())["running"] == [vm["vmx"]]
+    progress = json.loads((tmp_path / "ovas" / ".app.vmx.progress.json").read_text())
+    assert progress["finished"] is True and progress["ok"] is True
+
+    os.unlink(broken / "broken.vmx")
     second = play()
-    assert re.search(r"localhost\s*:\s*ok=\d+\s+changed=0\b", second), second
-    assert "exists, not exported again" in second
+    assert second.returncode == 0, second.stdout
+    assert re.search(r"localhost\s*:\s*ok=\d+\s+changed=0\b", second.stdout), second.stdout
+    calls_after = json.loads(state_file.read_text())["calls"]
+    assert [c for c in calls_after[len(calls):] if c[0] != "list"] == [], "nothing powered off the second time"
 
 
 def test_async_export_with_progress_file(tmp_path, vm):
