@@ -35,7 +35,14 @@ options:
   force:
     description:
       - Overwrite O(dest) when it exists.
-      - When false and O(dest) exists, nothing is done and the task reports no change.
+      - When false and O(dest) exists, nothing is done and the task reports no change (see O(refresh)).
+    type: bool
+    default: false
+  refresh:
+    description:
+      - Export again when O(dest) exists but is stale, that is when the VM's files (size, modification time)
+        or the export options changed since it was written. A fingerprint is kept beside every package
+        (a hidden C(.<name>.ova.source) file) for this.
     type: bool
     default: false
   name:
@@ -238,6 +245,14 @@ throughput_mbps:
   description: Allocated source data exported per second, in MB/s.
   returned: changed and not check mode
   type: float
+current:
+  description: True when O(refresh) found the existing package current.
+  returned: when that happened
+  type: bool
+stale:
+  description: True when an existing package was found stale and exported again (or would be, in check mode).
+  returned: when that happened
+  type: bool
 msg:
   description: Why nothing was done, or what would be done in check mode.
   returned: when not changed, and in check mode
@@ -257,6 +272,7 @@ def main():
             src=dict(type="path", required=True),
             dest=dict(type="path", required=True),
             force=dict(type="bool", default=False),
+            refresh=dict(type="bool", default=False),
             name=dict(type="str"),
             threads=dict(type="int", default=0),
             compression=dict(type="str", default="fast"),
@@ -281,7 +297,7 @@ def main():
         name=params["name"], format=params["format"], max_hardware_version=params["max_hardware_version"],
         export_flags=params["export_flags"], private_key=params["private_key"],
         private_key_passphrase=params["private_key_passphrase"], certificate=params["certificate"],
-        include_images=params["include_images"],
+        include_images=params["include_images"], refresh=params["refresh"],
         check_mode=module.check_mode,
     )
 

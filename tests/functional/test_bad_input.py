@@ -158,7 +158,7 @@ def test_existing_dest_is_left_alone_unless_forced(vm):
         assert handle.read() == b"precious"
     result = export_vm(ExportOptions(src=vm["vmx"], dest=dest, force=True))
     assert result["changed"] is True and os.path.getsize(dest) == result["size"]
-    assert sorted(os.listdir(vm["out"])) == ["keep.ova"]
+    assert sorted(os.listdir(vm["out"])) == [".keep.ova.source", "keep.ova"]  # the package and its fingerprint
 
 
 def test_check_mode_writes_nothing(vm):

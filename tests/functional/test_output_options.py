@@ -92,14 +92,14 @@ def test_ovf_folder_format(vm, tmp_path):
     assert result["dest"] == dest and result["format"] == "ovf"
     assert sorted(os.listdir(dest)) == sorted(["Options_VM.ovf", "Options_VM.mf", "Options_VM-disk1.vmdk",
                                                "Options_VM-file1.nvram"])
-    assert os.listdir(vm["out"]) == ["appliance"], "no temporary folder may remain"
+    assert sorted(os.listdir(vm["out"])) == [".appliance.source", "appliance"], "no temporary folder may remain"
     check = verify(os.path.join(dest, "Options_VM.ovf"), require_manifest=True, deep=True)
     assert check["ok"], check["problems"]
     ovacheck.assert_same_disk(vm["raw"], os.path.join(dest, "Options_VM-disk1.vmdk"))
     again = export_vm(ExportOptions(src=vm["vmx"], dest=dest, format="ovf"))
     assert again["changed"] is False
     forced = export_vm(ExportOptions(src=vm["vmx"], dest=dest, format="ovf", force=True))
-    assert forced["changed"] is True and os.listdir(vm["out"]) == ["appliance"]
+    assert forced["changed"] is True and sorted(os.listdir(vm["out"])) == [".appliance.source", "appliance"]
 
 
 def test_signed_ova_verifies_with_openssl(vm, tmp_path):
@@ -226,3 +226,21 @@ def test_same_items_as_ovf_tool(corpus, tmp_path, images):
         assert ours["envelope"].find(f".//{{{OVF}}}{tag}").attrib == reference.find(f".//{{{OVF}}}{tag}").attrib
     system = "{http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData}VirtualSystemType"
     assert ours["envelope"].find(f".//{{{OVF}}}System/{system}").text == reference.find(f".//{{{OVF}}}System/{system}").text
+
+
+def test_refresh_exports_only_stale_packages(vm, tmp_path):
+    dest = os.path.join(vm["out"], "r.ova")
+    first = export_vm(ExportOptions(src=vm["vmx"], dest=dest, refresh=True))
+    assert first["changed"] and os.path.exists(os.path.join(vm["out"], ".r.ova.source"))
+    again = export_vm(ExportOptions(src=vm["vmx"], dest=dest, refresh=True))
+    assert again["changed"] is False and again["current"] is True
+    vmfactory.run(["qemu-io", "-f", "vmdk", "-c", "write -P 0x77 1M 64k", os.path.join(vm["folder"], "d.vmdk")])
+    expected = str(tmp_path / "now.raw")
+    vmfactory.run(["qemu-img", "convert", "-O", "raw", os.path.join(vm["folder"], "d.vmdk"), expected])
+    assert export_vm(ExportOptions(src=vm["vmx"], dest=dest))["changed"] is False  # no refresh: left alone
+    stale = export_vm(ExportOptions(src=vm["vmx"], dest=dest, refresh=True, check_mode=True))
+    assert stale["changed"] is True and stale["stale"] is True
+    redone = export_vm(ExportOptions(src=vm["vmx"], dest=dest, refresh=True))
+    assert redone["changed"] and redone["stale"]
+    ovacheck.assert_same_disk(expected, ovacheck.extract(dest, "Options_VM-disk1.vmdk", str(tmp_path)))
+    assert sorted(os.listdir(vm["out"])) == [".r.ova.source", "r.ova"]

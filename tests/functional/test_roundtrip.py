@@ -111,8 +111,7 @@ def test_whole_archive_layout(tmp_path, images):
     ova = ovacheck.read_ova(result["dest"])
     assert ova["algorithm"] == "sha512"
     assert result["digests"] == ova["manifest"]
-    assert os.listdir(str(tmp_path)) == ["vm", "layout.ova"] or sorted(os.listdir(str(tmp_path))) == [
-        "layout.ova", "vm"]
+    assert sorted(os.listdir(str(tmp_path))) == [".layout.ova.source", "layout.ova", "vm"]
 
 
 def test_empty_disk_and_all_data_disk(tmp_path):

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 import zlib
@@ -50,6 +51,7 @@ class ExportOptions:
     private_key_passphrase: Optional[str] = None
     certificate: Optional[str] = None
     include_images: bool = False
+    refresh: bool = False
     check_mode: bool = False
     progress: Optional[ProgressCallback] = None
 
@@ -208,6 +210,46 @@ def write_package(container, vm: VirtualMachine, name: str, base: str, disks: Li
             "signed": signer is not None}
 
 
+def fingerprint(sources: List[str], options: ExportOptions, name: str) -> str:
+    """What the package was made from: every source file's size and mtime, and the options that shape it."""
+    files = []
+    for path in sources:
+        try:
+            info = os.stat(path)
+            files.append([os.path.abspath(path), info.st_size, info.st_mtime_ns])
+        except OSError:
+            files.append([os.path.abspath(path), None, None])
+    shape = {"name": name, "format": options.format, "manifest": options.manifest, "flags": sorted(options.export_flags),
+             "max_hardware_version": options.max_hardware_version, "include_images": options.include_images,
+             "signed": bool(options.private_key)}
+    return hashlib.sha256(json.dumps([files, shape], sort_keys=True).encode()).hexdigest()
+
+
+def fingerprint_path(dest: str) -> str:
+    return os.path.join(os.path.dirname(dest), f".{os.path.basename(dest)}.source")
+
+
+def read_fingerprint(dest: str) -> Optional[str]:
+    try:
+        with open(fingerprint_path(dest)) as handle:
+            return handle.read().strip()
+    except OSError:
+        return None
+
+
+def write_fingerprint(dest: str, stamp: str) -> None:
+    """Recorded beside the package (a hidden file), for ``refresh`` to tell a current package from a stale one."""
+    path = fingerprint_path(dest)
+    temp = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(temp, "w") as handle:
+            handle.write(stamp + "\n")
+        os.chmod(temp, 0o644)
+        os.replace(temp, path)
+    except OSError:
+        pass  # without it, refresh exports again: safe
+
+
 def side_files(vm: VirtualMachine, include_images: bool, warnings: List[str]) -> List[Tuple[str, str, Optional[int]]]:
     """(path, extension, CD-ROM index or None) of the files that travel beside the disks."""
     files: List[Tuple[str, str, Optional[int]]] = []
@@ -254,7 +296,7 @@ def export_vm(options: ExportOptions) -> Dict[str, Any]:
     result: Dict[str, Any] = {"dest": dest, "name": name, "codec": codec.name, "compression_level": codec.level,
                               "threads": threads, "manifest": algorithm, "format": fmt,
                               "warnings": list(vm.warnings)}
-    if os.path.lexists(dest) and not options.force:
+    if os.path.lexists(dest) and not options.force and not options.refresh:
         result.update(changed=False, msg=f"{dest} exists; use force to overwrite it")
         return result
     signer = Signer(options.private_key, options.certificate, options.private_key_passphrase, algorithm) \
@@ -264,10 +306,17 @@ def export_vm(options: ExportOptions) -> Dict[str, Any]:
     with ExitStack() as stack:
         disks = open_vm_disks(vm, stack)
         side = side_files(vm, options.include_images, result["warnings"])
+        sources = [src] + [f for d in disks for f in d.files] + [entry[0] for entry in side]
+        stamp = fingerprint(sources, options, name)
+        if os.path.lexists(dest) and not options.force:
+            if read_fingerprint(dest) == stamp:
+                result.update(changed=False, current=True, msg=f"{dest} is current: the sources have not changed")
+                return result
+            result["stale"] = True
         if options.check_mode:
             result.update(changed=True, msg=f"would export {len(disks)} disk(s) to {dest}")
             return result
-        mtime = source_mtime([src] + [f for d in disks for f in d.files] + [entry[0] for entry in side])
+        mtime = source_mtime(sources)
         package = (disks, codec, threads, algorithm, ovf_options, side, signer, options.progress)
         try:
             with CancelOnSignal():
@@ -282,6 +331,7 @@ def export_vm(options: ExportOptions) -> Dict[str, Any]:
         except OSError as exc:
             # sources raise DiskFormatError/VmxError for their own read errors: this is the output
             raise OutputError(f"writing failed: {describe_os_error(exc)}", dest) from None
+        write_fingerprint(dest, stamp)
     elapsed = time.monotonic() - began
     allocated = sum(d["allocated_bytes"] for d in written["disks"])
     result.update(written)
