@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import glob
+import json
 import os
 import re
 import signal
@@ -194,6 +195,63 @@ def test_two_exports_to_the_same_destination(vm):
     assert [p.wait(120) for p in procs] == [0, 0]
     assert sorted(os.listdir(vm["out"])) == [".same.ova.source", "same.ova"]
     assert verify(dest, deep=True, require_manifest=True)["ok"]
+
+
+EXPORT_SCRIPT = ("import json, sys; sys.path.insert(0, sys.argv[1]);"
+                 "from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export import *;"
+                 "r = export_vm(ExportOptions(src=sys.argv[2], dest=sys.argv[3], codec='zlib', compression='max',"
+                 " threads=1, refresh=True, progress=lambda e: print('progress', flush=True)));"
+                 "print(json.dumps({k: r.get(k) for k in ('changed', 'current', 'warnings')}), flush=True)")
+
+
+def _start_export(vmx: str, dest: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", EXPORT_SCRIPT, os.path.join(ROOT, ".build", "collections"),
+                             vmx, dest], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def test_second_export_waits_for_the_running_one(tmp_path):
+    """A run started while an earlier export of the same VM still writes (its SSH connection dropped, a scheduler
+    fired twice) waits for it and finds the OVA current instead of writing it a second time at once."""
+    vmx = _slow_vm(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    first = _start_export(vmx, str(out) + "/")
+    assert first.stdout.readline().startswith(b"progress"), "the first export did not start"
+    first.send_signal(signal.SIGSTOP)  # hold it mid-export while the second one starts
+    try:
+        second = _start_export(vmx, str(out) + "/")
+        deadline = time.monotonic() + 30
+        while not glob.glob(str(out / ".Slow.ova.lock")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)
+        assert second.poll() is None, "the second export did not wait"
+    finally:
+        first.send_signal(signal.SIGCONT)
+    assert first.wait(120) == 0
+    lines = second.communicate(timeout=120)[0].decode().splitlines()
+    assert second.returncode == 0
+    answer = json.loads(lines[-1])
+    assert answer["changed"] is False and answer["current"] is True, answer
+    assert any("another export of" in w and "is running" in w for w in answer["warnings"]), answer
+    assert sorted(os.listdir(str(out))) == [".Slow.ova.source", "Slow.ova"], "no lock or temporary file remains"
+    assert verify(str(out / "Slow.ova"), deep=True, require_manifest=True)["ok"]
+
+
+def test_killed_export_leftovers_are_removed_by_the_next(tmp_path):
+    """SIGKILL (async's time limit, the OOM killer) leaves the hidden temporary file behind - nothing can catch
+    it; it never has the OVA's name, and the next export of the same OVA removes it."""
+    vmx = _slow_vm(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = _start_export(vmx, str(out) + "/")
+    assert proc.stdout.readline().startswith(b"progress"), "the export did not start"
+    proc.kill()
+    proc.communicate(timeout=60)
+    left = [n for n in os.listdir(str(out)) if n.endswith(".partial")]
+    assert len(left) == 1 and not os.path.exists(str(out / "Slow.ova"))
+    result = export_vm(ExportOptions(src=vmx, dest=str(out) + "/", threads=1))
+    assert any(left[0] in w and "killed" in w for w in result["warnings"]), result["warnings"]
+    assert sorted(os.listdir(str(out))) == [".Slow.ova.source", "Slow.ova"]
 
 
 def test_output_permissions(vm):

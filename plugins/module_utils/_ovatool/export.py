@@ -18,9 +18,10 @@ from .codec import Codec, select_codec
 from .descriptor import render_stream_descriptor
 from .disk import VirtualDisk, open_disk
 from .errors import OutputError, OvatoolError, VmxError, describe_os_error
+from .fileio import replace_small_file
 from .names import safe_name
 from .folder import FolderWriter
-from .output import AtomicFolder, AtomicOutput, CancelOnSignal
+from .output import AtomicFolder, AtomicOutput, CancelOnSignal, DestLock, remove_leftovers
 from .ova import OvaWriter
 from .pipeline import allocated_bytes, resolve_threads, run_pipeline
 from .sign import Signer
@@ -239,13 +240,8 @@ def read_fingerprint(dest: str) -> Optional[str]:
 
 def write_fingerprint(dest: str, stamp: str) -> None:
     """Recorded beside the package (a hidden file), for ``refresh`` to tell a current package from a stale one."""
-    path = fingerprint_path(dest)
-    temp = f"{path}.{os.getpid()}.tmp"
     try:
-        with open(temp, "w") as handle:
-            handle.write(stamp + "\n")
-        os.chmod(temp, 0o644)
-        os.replace(temp, path)
+        replace_small_file(fingerprint_path(dest), stamp + "\n")
     except OSError:
         pass  # without it, refresh exports again: safe
 
@@ -308,6 +304,11 @@ def export_vm(options: ExportOptions) -> Dict[str, Any]:
         side = side_files(vm, options.include_images, result["warnings"])
         sources = [src] + [f for d in disks for f in d.files] + [entry[0] for entry in side]
         stamp = fingerprint(sources, options, name)
+        if not options.check_mode:
+            stack.enter_context(CancelOnSignal())
+            stack.enter_context(DestLock(dest, result["warnings"].append))
+            for name in remove_leftovers(dest):
+                result["warnings"].append(f"removed {name}, left by an export of {dest} that was killed")
         if os.path.lexists(dest) and not options.force:
             if read_fingerprint(dest) == stamp:
                 result.update(changed=False, current=True, msg=f"{dest} is current: the sources have not changed")
@@ -319,15 +320,14 @@ def export_vm(options: ExportOptions) -> Dict[str, Any]:
         mtime = source_mtime(sources)
         package = (disks, codec, threads, algorithm, ovf_options, side, signer, options.progress)
         try:
-            with CancelOnSignal():
-                if fmt == "ova":
-                    with AtomicOutput(dest) as out:
-                        written = write_package(OvaWriter(out.stream, mtime, algorithm), vm, name, base, *package)
-                        out.commit()
-                else:
-                    with AtomicFolder(dest) as folder:
-                        written = write_package(FolderWriter(folder.temp, algorithm), vm, name, base, *package)
-                        folder.commit()
+            if fmt == "ova":
+                with AtomicOutput(dest) as out:
+                    written = write_package(OvaWriter(out.stream, mtime, algorithm), vm, name, base, *package)
+                    out.commit()
+            else:
+                with AtomicFolder(dest) as folder:
+                    written = write_package(FolderWriter(folder.temp, algorithm), vm, name, base, *package)
+                    folder.commit()
         except OSError as exc:
             # sources raise DiskFormatError/VmxError for their own read errors: this is the output
             raise OutputError(f"writing failed: {describe_os_error(exc)}", dest) from None

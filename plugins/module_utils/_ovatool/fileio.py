@@ -62,3 +62,19 @@ def file_digest(path: str, algorithm: str = "sha256", offset: int = 0, size: Opt
     finally:
         os.close(fd)
     return digest.hexdigest()
+
+
+def replace_small_file(path: str, text: str, mode: int = 0o644) -> None:
+    """Write a small text file atomically (temporary file beside it, then rename): readers see old or new."""
+    temp = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(temp, "w") as handle:
+            handle.write(text)
+        os.chmod(temp, mode)
+        os.replace(temp, path)
+    except BaseException:
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+        raise

@@ -15,7 +15,12 @@ import shutil
 import signal
 import tempfile
 import threading
-from typing import BinaryIO, Optional
+from typing import BinaryIO, Callable, List, Optional
+
+try:
+    import fcntl
+except ImportError:  # not on Windows, where the exporter does not run
+    fcntl = None  # type: ignore[assignment]
 
 from .errors import ExportCancelled, OutputError, describe_os_error
 
@@ -120,6 +125,91 @@ class AtomicFolder:
     def __exit__(self, exc_type, exc, tb) -> None:
         if not self.committed and self.temp:
             shutil.rmtree(self.temp, ignore_errors=True)
+
+
+def remove_leftovers(dest: str) -> List[str]:
+    """Remove what an export of ``dest`` killed without a chance to clean up (SIGKILL, power loss) left:
+    its hidden ``.<name>.<random>.partial`` file or folder and ``.old`` folders. Call it holding DestLock."""
+    folder, base = os.path.split(os.path.abspath(dest))
+    prefix = f".{base}."
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        if name.startswith(prefix) and (name.endswith(".partial") or name.endswith(".old")) \
+                and len(name) > len(prefix) + len(".old"):
+            path = os.path.join(folder, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                try:
+                    os.unlink(path)
+                except OSError:
+                    continue
+            removed.append(name)
+    return removed
+
+
+class DestLock:
+    """One export at a time per destination, between processes: ``flock`` on ``.<name>.lock`` beside it.
+
+    A second export of the same package waits for the first (``on_wait`` is told who holds it) and then
+    decides again, so a run started while an earlier one is still writing (an SSH connection that dropped,
+    a scheduler that fired twice) finds the finished package instead of writing it a second time. The
+    kernel drops the lock when its holder dies, so a crash never leaves a stale lock; the file is removed
+    by whoever holds it when done, and a waiter that wakes on a removed file locks the new one.
+    """
+
+    def __init__(self, dest: str, on_wait: Optional[Callable[[str], None]] = None) -> None:
+        folder, base = os.path.split(os.path.abspath(dest))
+        self.path = os.path.join(folder, f".{base}.lock")
+        self.dest = dest
+        self.on_wait = on_wait
+        self.fd = -1
+
+    def _open(self) -> int:
+        try:
+            return os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+        except OSError as exc:
+            raise OutputError(f"cannot create the lock {self.path}: {describe_os_error(exc)}", self.dest) from None
+
+    def __enter__(self) -> "DestLock":
+        if fcntl is None:
+            return self
+        told = False
+        while True:
+            fd = self._open()
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    if not told and self.on_wait is not None:
+                        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+                        self.on_wait(f"another export of {self.dest} is running (process {holder}); "
+                                     "waiting for it to finish")
+                        told = True
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                if os.path.exists(self.path) and os.path.samestat(os.fstat(fd), os.stat(self.path)):
+                    os.ftruncate(fd, 0)
+                    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+                    self.fd = fd
+                    return self
+            except BaseException:
+                os.close(fd)
+                raise
+            os.close(fd)  # the holder removed this file as it finished: lock the one that is there now
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fd < 0:
+            return
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+        os.close(self.fd)  # releases the lock
+        self.fd = -1
 
 
 class CancelOnSignal:
