@@ -12,7 +12,7 @@ import pytest
 
 import vmfactory
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.power import (
-    PowerError, VimCmd, Vmrun, set_power)
+    PowerError, VimCmd, Vmrun, restore_recorded, set_power, stop_and_record)
 from test_ansible import adhoc
 
 DOUBLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "doubles")
@@ -115,3 +115,57 @@ def test_vm_power_module(tmp_path, vms):
     assert second["_rc"] == 0 and second["changed"] is False
     missing = adhoc(tmp_path, "ovatool.vmware.vm_power", dict(args, vmrun_path=str(tmp_path / "nope")))
     assert missing["_rc"] != 0 and "is not installed here" in missing["msg"]
+
+
+def test_power_record_survives_a_cut_short_run(tmp_path, vms):
+    """A run stops a running VM and dies before restoring it; the next run finds the VM off, but the record
+    makes it report the VM as running before and restore it; a VM that was off gets no record."""
+    tool = double(tmp_path, "vmrun", {"running": [vms["web"]]})
+    engine = Vmrun(tool)
+    record = str(tmp_path / ".power-web.json")
+    first = stop_and_record(vms["web"], "powered_off", engine, record)
+    assert first["state_before"] == "powered_on" and first["recorded_state"] == "powered_on"
+    assert os.stat(record).st_mode & 0o777 == 0o600
+    # the run is cut short here; the next one:
+    again = stop_and_record(vms["web"], "powered_off", engine, record)
+    assert again["state_before"] == "powered_off" and again["changed"] is False
+    assert again["recorded_state"] == "powered_on", "the earlier run's record says it was running"
+    restored = restore_recorded(record, engine)
+    assert restored["state"] == "powered_on" and restored["changed"] and not os.path.exists(record)
+    assert state_of(tool)["running"] == [vms["web"]]
+    assert restore_recorded(record, engine)["changed"] is False, "no record: nothing to restore"
+    off = str(tmp_path / ".power-db.json")
+    assert stop_and_record(vms["db"], "powered_off", engine, off)["recorded_state"] is None
+    assert not os.path.exists(off)
+
+
+def test_power_record_check_mode_and_bad_records(tmp_path, vms):
+    tool = double(tmp_path, "vmrun", {"running": [vms["web"]]})
+    engine = Vmrun(tool)
+    record = tmp_path / ".power-web.json"
+    assert stop_and_record(vms["web"], "powered_off", engine, str(record), check_mode=True)["changed"]
+    assert not record.exists() and state_of(tool)["running"] == [vms["web"]]
+    record.write_text("{not json")
+    with pytest.raises(PowerError, match="not JSON"):
+        restore_recorded(str(record), engine)
+    record.write_text(json.dumps({"vmx": vms["db"], "state": "powered_on"}))
+    with pytest.raises(PowerError, match="is for"):
+        restore_recorded(str(record), engine, vms["web"])
+    record.write_text(json.dumps({"state": "powered_on"}))
+    with pytest.raises(PowerError, match="needs vmx and state"):
+        restore_recorded(str(record), engine)
+
+
+def test_vm_power_module_records_and_restores(tmp_path, vms):
+    tool = double(tmp_path, "vmrun", {"running": [vms["web"]]})
+    record = str(tmp_path / "records" / ".power-web.json")
+    os.makedirs(os.path.dirname(record))
+    common = {"backend": "vmrun", "vmrun_path": tool}
+    off = adhoc(tmp_path, "ovatool.vmware.vm_power", dict(common, vmx=vms["web"], state="powered_off", record=record))
+    assert off["_rc"] == 0 and off["recorded_state"] == "powered_on" and os.path.exists(record)
+    back = adhoc(tmp_path, "ovatool.vmware.vm_power", dict(common, record=record, state="restored"))
+    assert back["_rc"] == 0 and back["state"] == "powered_on" and not os.path.exists(record)
+    nothing = adhoc(tmp_path, "ovatool.vmware.vm_power", dict(common, record=record, state="restored"))
+    assert nothing["_rc"] == 0 and nothing["changed"] is False
+    no_vmx = adhoc(tmp_path, "ovatool.vmware.vm_power", dict(common, state="powered_off"))
+    assert no_vmx["_rc"] != 0 and "vmx is required" in no_vmx["msg"]

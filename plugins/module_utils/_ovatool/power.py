@@ -17,14 +17,16 @@ Commands run as argument lists, never through a shell. States are reported as
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
-from .errors import OvatoolError
+from .errors import OvatoolError, describe_os_error
+from .fileio import replace_small_file
 from .vmx import read_vmx
 
 ON, OFF, SUSPENDED = "powered_on", "powered_off", "suspended"
@@ -214,4 +216,65 @@ def set_power(vmx: str, state: str, engine, timeout: float = 300, force: bool = 
     result["state"] = engine.state(vmx)
     if result["state"] != wanted:
         raise PowerError(f"the VM is {result['state']}, not {wanted}, after the operation", vmx)
+    return result
+
+
+def read_record(record: str) -> Optional[Dict[str, Any]]:
+    """The power state a run recorded before it stopped the VM, or None."""
+    try:
+        with open(record) as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        reason = describe_os_error(exc) if isinstance(exc, OSError) else f"not JSON ({exc})"
+        raise PowerError(f"cannot read the power record: {reason}", record) from None
+    if not isinstance(data, dict) or data.get("state") != ON or not isinstance(data.get("vmx"), str):
+        raise PowerError("the power record is not one vm_power wrote (it needs vmx and state)", record)
+    return data
+
+
+def stop_and_record(vmx: str, state: str, engine, record: str, timeout: float = 300, force: bool = False,
+                    check_mode: bool = False) -> Dict[str, object]:
+    """``set_power`` that first writes down that the VM was running, in ``record``, for ``restore_recorded``.
+
+    The record outlives the run: when a run is cut short (its SSH connection dropped, the controller was
+    stopped) after it powered the VM off, the next run still knows the VM has to go back on, although it
+    finds it off. ``recorded_state`` reports what the record says.
+    """
+    vmx = os.path.abspath(vmx)
+    earlier = read_record(record)
+    before = engine.state(vmx) if os.path.isfile(vmx) else None
+    if before == ON and earlier is None and not check_mode:
+        try:
+            replace_small_file(record, json.dumps({"vmx": vmx, "state": ON, "time": int(time.time())}) + "\n", 0o600)
+        except OSError as exc:
+            raise PowerError(f"cannot record the power state before stopping the VM: {describe_os_error(exc)}",
+                             record) from None
+        earlier = {"vmx": vmx, "state": ON}
+    result = set_power(vmx, state, engine, timeout, force, check_mode)
+    result["recorded_state"] = earlier["state"] if earlier else (ON if before == ON else None)
+    return result
+
+
+def restore_recorded(record: str, engine, vmx: Optional[str] = None, check_mode: bool = False) -> Dict[str, object]:
+    """Put a VM back into the state ``record`` holds, then remove the record; no record: nothing to do."""
+    data = read_record(record)
+    if data is None:
+        return {"vmx": vmx, "backend": engine.name, "changed": False, "recorded_state": None,
+                "msg": "no power state recorded: nothing to restore"}
+    target = data["vmx"]
+    if vmx and os.path.abspath(vmx) != target:
+        raise PowerError(f"the power record is for {target}, not {vmx}", record)
+    result = set_power(target, data["state"], engine, check_mode=check_mode)
+    result["recorded_state"] = data["state"]
+    if not check_mode:
+        try:
+            os.unlink(record)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise PowerError(f"the VM is back {data['state']} but its power record could not be removed: "
+                             f"{describe_os_error(exc)}", record) from None
+    result["changed"] = True  # the record goes, even when the VM was already back on
     return result
