@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.progress import ProgressFile
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.progress import ProgressFile, job_status
 
 
 def test_progress_file_records(tmp_path):
@@ -28,3 +28,26 @@ def test_progress_file_is_throttled(tmp_path):
     assert json.loads(path.read_text())["percent"] == 0.0  # too soon: not rewritten
     progress({"disk": "d", "done_bytes": 100, "total_bytes": 100})
     assert json.loads(path.read_text())["percent"] == 100.0  # the last one always is
+
+
+def test_job_status_reads_async_files_as_async_status_does(tmp_path):
+    jobs = tmp_path / "async"
+    jobs.mkdir()
+    progress = tmp_path / ".vm.vmx.progress.json"
+    ProgressFile(str(progress), every=0.0)({"disk": "d", "done_bytes": 50, "total_bytes": 100})
+    (jobs / "j1.10").write_text(json.dumps({"started": True, "finished": False, "ansible_job_id": "j1.10"}))
+    running = job_status(str(jobs), "j1.10", str(progress))
+    assert running["finished"] is False and running["progress"]["percent"] == 50.0
+    (jobs / "j1.10").write_text("")  # async_wrapper between open and write: still running
+    assert job_status(str(jobs), "j1.10", str(progress))["finished"] is False
+    (jobs / "j1.10").write_text(json.dumps({"changed": True, "dest": "/x.ova", "ansible_job_id": "j1.10"}))
+    done = job_status(str(jobs), "j1.10", str(progress))
+    assert done["finished"] and done["result"]["dest"] == "/x.ova"
+    assert not (jobs / "j1.10").exists() and not progress.exists(), "cleanup removes the job and progress files"
+    (jobs / "j2.11").write_text(json.dumps({"msg": "Timeout exceeded", "failed": True, "child_pid": 3}))
+    assert job_status(str(jobs), "j2.11", cleanup=False)["result"]["msg"] == "Timeout exceeded"
+    assert (jobs / "j2.11").exists()
+    gone = job_status(str(jobs), "j3.12")
+    assert gone["finished"] and "not on the host" in gone["result"]["msg"]
+    hostile = job_status(str(jobs), "../../etc/passwd")
+    assert hostile["finished"] and "is not an Ansible async job id" in hostile["result"]["msg"]

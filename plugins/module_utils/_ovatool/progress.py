@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
-from typing import Any, Dict
+from typing import Any, Dict, Optional
+
+from .fileio import replace_small_file
 
 MB = 1000 * 1000
 
@@ -26,11 +29,8 @@ class ProgressFile:
         self._write({"percent": 0.0, "done_bytes": 0, "total_bytes": 0, "mbps": 0.0, "finished": False})
 
     def _write(self, data: Dict[str, Any]) -> None:
-        temp = f"{self.path}.{os.getpid()}.tmp"
         try:
-            with open(temp, "w") as handle:
-                json.dump(data, handle)
-            os.replace(temp, self.path)
+            replace_small_file(self.path, json.dumps(data))
         except OSError:
             pass  # progress is a courtesy: never fail an export for it
 
@@ -50,3 +50,51 @@ class ProgressFile:
     def finish(self, ok: bool) -> None:
         self._write({"percent": 100.0 if ok else None, "finished": True, "ok": ok,
                      "seconds": round(time.monotonic() - self.began, 1)})
+
+
+def read_progress(path: str) -> Optional[Dict[str, Any]]:
+    """What a ProgressFile holds now, or None when it is not there (yet) or not readable."""
+    try:
+        with open(path) as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def job_status(async_dir: str, jid: str, progress_file: Optional[str] = None, cleanup: bool = True) -> Dict[str, Any]:
+    """One Ansible async job, as ``async_status`` reads it, with the progress file of its export.
+
+    The job file holds ``{"started": true, "finished": false, ...}`` while the module runs and the module's
+    result when it is done (or async_wrapper's ``Timeout exceeded`` after it killed the job). Once a finished
+    result has been read, ``cleanup`` removes the job file and the progress file.
+    """
+    status: Dict[str, Any] = {"jid": jid, "finished": False, "result": None,
+                              "progress": read_progress(progress_file) if progress_file else None}
+    if not re.match(r"^\w[\w.-]*$", jid):
+        status.update(finished=True, result={"failed": True, "msg": f"{jid!r} is not an Ansible async job id"})
+        return status
+    path = os.path.join(async_dir, jid)
+    try:
+        with open(path) as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        status.update(finished=True, result={"failed": True, "msg": f"the async job {jid} is not on the host "
+                                             f"(looked for {path}); it was cleaned up or never started"})
+        return status
+    except (OSError, ValueError):
+        return status  # being written: still running
+    if not isinstance(data, dict):
+        status.update(finished=True, result={"failed": True, "msg": f"the async job file {path} is not a result"})
+        return status
+    if "started" in data and not data.get("finished"):
+        return status
+    status.update(finished=True, result=data)
+    if cleanup:
+        for leftover in (path, progress_file):
+            if leftover:
+                try:
+                    os.unlink(leftover)
+                except OSError:
+                    pass
+    return status

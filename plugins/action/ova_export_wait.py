@@ -1,0 +1,154 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) ovatool.vmware contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Controller side of ovatool.vmware.ova_export_wait: poll the host's async export jobs, print their progress,
+ride out a dropped SSH connection, return every job's result."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from ansible.errors import AnsibleConnectionFailure
+from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
+
+display = Display()
+
+MODULE = "ovatool.vmware.ova_export_wait"
+SPEC = {
+    "jobs": {"type": "list", "elements": "dict", "required": True},
+    "progress_dir": {"type": "path"},
+    "timeout": {"type": "int", "default": 86400},
+    "poll": {"type": "int", "default": 5},
+    "progress_interval": {"type": "int", "default": 30},
+    "reconnect_timeout": {"type": "int", "default": 300},
+    "cleanup": {"type": "bool", "default": True},
+}
+
+
+def human_bytes(count) -> str:
+    value = float(count or 0)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{value:.1f} {unit}" if unit != "B" else f"{int(value)} B"
+        value /= 1000
+    return f"{value:.1f} TB"
+
+
+def describe_progress(progress) -> str:
+    """'42.0 % of 8.6 GB, 512.3 MB/s, about 9 s left' from a ProgressFile's content."""
+    if not progress or progress.get("percent") is None or not progress.get("total_bytes"):
+        return "starting"
+    text = f"{progress['percent']:.1f} % of {human_bytes(progress['total_bytes'])}, {progress.get('mbps', 0):.1f} MB/s"
+    if progress.get("eta_seconds") is not None:
+        text += f", about {progress['eta_seconds']} s left"
+    return text
+
+
+def normalize(jobs, progress_dir):
+    """[(jid or None, name, progress_file, element)] from registered async results or explicit dicts."""
+    out = []
+    for number, element in enumerate(jobs):
+        jid = element.get("jid") or element.get("ansible_job_id")
+        name = element.get("name") or element.get("item") or jid or f"job {number + 1}"
+        name = name if isinstance(name, str) else str(name)
+        progress = element.get("progress_file")
+        if not progress and progress_dir:
+            progress = os.path.join(progress_dir, f".{os.path.basename(name)}.progress.json")
+        out.append((str(jid) if jid else None, name, progress, element))
+    return out
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = True
+    _supports_check_mode = True
+    _supports_async = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp
+        task_vars = task_vars or {}
+        dummy, args = self.validate_argument_spec(argument_spec=SPEC)
+        host = task_vars.get("inventory_hostname", "host")
+        jobs = normalize(args["jobs"], args["progress_dir"])
+        poll = max(1, args["poll"])
+        async_dir = self._remote_expand_user(self.get_shell_option("async_dir", default="~/.ansible_async"))
+
+        results = [dict(element, item=name) if not jid else None for jid, name, progress, element in jobs]
+        pending = {jid: (index, name, progress) for index, (jid, name, progress, element) in enumerate(jobs) if jid}
+        deadline = time.monotonic() + max(0, args["timeout"])
+        shown = {}
+        lost_since = None
+        while pending:
+            try:
+                answer = self._execute_module(
+                    module_name=MODULE, task_vars=task_vars,
+                    module_args={"jobs": [{"jid": jid, "progress_file": progress}
+                                          for jid, (index, name, progress) in pending.items()],
+                                 "_async_dir": async_dir, "cleanup": args["cleanup"]})
+            except AnsibleConnectionFailure as exc:
+                now = time.monotonic()
+                if lost_since is None:
+                    lost_since = now
+                    display.warning(f"{host}: lost the connection ({exc.message.strip()}); the exports go on on the "
+                                    f"host; reconnecting for up to {args['reconnect_timeout']} s")
+                if now - lost_since >= args["reconnect_timeout"]:
+                    raise AnsibleConnectionFailure(
+                        f"lost the connection for {now - lost_since:.0f} s while exports were running; they go on "
+                        f"on the host (async job ids {', '.join(sorted(pending))}): run again to pick up their "
+                        f"OVAs ({exc.message.strip()})") from None
+                try:
+                    self._connection.reset()
+                except Exception:  # pylint: disable=broad-except  # a connection that cannot reset reconnects anyway
+                    pass
+                time.sleep(poll)
+                continue
+            if lost_since is not None:
+                display.display(f"{host}: connection back after {time.monotonic() - lost_since:.0f} s")
+                lost_since = None
+            if answer.get("failed"):
+                result.update(failed=True, msg=f"cannot read the export jobs on the host: {answer.get('msg')}")
+                return result
+            now = time.monotonic()
+            for status in answer.get("jobs", []):
+                jid = status["jid"]
+                if jid not in pending:
+                    continue
+                index, name = pending[jid][:2]
+                if status["finished"]:
+                    job = dict(status["result"] or {}, item=name, ansible_job_id=jid)
+                    results[index] = job
+                    del pending[jid]
+                    self._show_end(host, name, job)
+                elif jid not in shown or now - shown[jid] >= args["progress_interval"]:
+                    shown[jid] = now
+                    display.display(f"{host} | {name}: {describe_progress(status.get('progress'))}")
+            if pending and now >= deadline:
+                for jid, (index, name, progress) in pending.items():
+                    results[index] = {"failed": True, "item": name, "ansible_job_id": jid,
+                                     "msg": f"still running after {args['timeout']} s (async job {jid}); "
+                                            "it goes on on the host"}
+                break
+            if pending:
+                time.sleep(poll)
+
+        ordered = [job for job in results if job is not None]
+        result.update(changed=any(job.get("changed") for job in ordered), results=ordered,
+                      failed_jobs=sum(1 for job in ordered if job.get("failed")))
+        return result
+
+    @staticmethod
+    def _show_end(host, name, job):
+        for warning in job.get("warnings") or ():
+            display.warning(f"{host} | {name}: {warning.get('msg', warning) if isinstance(warning, dict) else warning}")
+        if job.get("failed"):
+            display.display(f"{host} | {name}: failed: {job.get('msg', 'no message')}")
+        elif job.get("changed"):
+            seconds = job.get("elapsed_seconds")
+            display.display(f"{host} | {name}: exported to {job.get('dest')}" + (f" in {seconds:.1f} s, "
+                            f"{job.get('throughput_mbps', 0):.1f} MB/s" if isinstance(seconds, (int, float)) else ""))
+        else:
+            display.display(f"{host} | {name}: {job.get('msg', 'nothing to do')}")

@@ -1,0 +1,146 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) ovatool.vmware contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: ova_export_wait
+short_description: Wait for exports started with async, printing percent and MB/s per VM
+version_added: 0.1.0
+description:
+  - Watches C(ovatool.vmware.ova_export) tasks started with C(async) and C(poll: 0) until every one has finished,
+    and returns their results. While they run it prints, every O(progress_interval) seconds, each VM's percent
+    done, MB/s and time left, read from the progress file the export writes (C(ova_export) O(ova_export#module:progress_file)).
+  - One remote call a round reads every job of the host (the async job file and the progress file), so watching
+    many exports costs no more than watching one.
+  - When the SSH connection drops, the exports go on on the host (async jobs are detached from it); this task
+    keeps trying to reconnect for O(reconnect_timeout) seconds and then carries on. Only when the host stays
+    unreachable longer does the task report it unreachable, naming the job ids; the next run of the export role
+    finds the finished OVAs current, or waits for an export still writing one (see O(ova_export#module:refresh)).
+  - A job that fails does not fail this task: its entry in RV(results) has C(failed) and C(msg). The task fails
+    only when it cannot watch the jobs.
+author: ovatool developers (@ovatool)
+options:
+  jobs:
+    description:
+      - The jobs to watch. Each element is the registered result of an async task (its C(ansible_job_id) and, in
+        a loop, C(item)), or a dictionary with C(jid), C(name) and optionally C(progress_file).
+      - An element without a job id (the async task failed to start it) is returned as it is.
+    type: list
+    elements: dict
+    required: true
+  progress_dir:
+    description:
+      - Where the progress files are when the elements do not name them; the file of job C(name) is
+        C(<progress_dir>/.<basename of name>.progress.json), as the C(ovatool.vmware.export) role writes them.
+    type: path
+  timeout:
+    description: Seconds to wait in all; jobs still running then are returned as failed (they keep running).
+    type: int
+    default: 86400
+  poll:
+    description: Seconds between two looks at the jobs.
+    type: int
+    default: 5
+  progress_interval:
+    description: Seconds between two progress lines for a VM; V(0) prints one every O(poll).
+    type: int
+    default: 30
+  reconnect_timeout:
+    description: Seconds to keep trying when the connection to the host is lost before reporting it unreachable.
+    type: int
+    default: 300
+  cleanup:
+    description: Remove a job's async result file and progress file once its result has been read.
+    type: bool
+    default: true
+attributes:
+  action:
+    support: full
+    description: An action plugin on the controller drives the module, which runs once a round on the host.
+  async:
+    support: none
+    description: It is what watches async tasks.
+  check_mode:
+    support: full
+    description: It only reads (and removes the files of finished jobs).
+  diff_mode:
+    support: none
+    description: No diff.
+notes:
+  - Progress lines go to the controller's output (also an AWX job's), as C(<host> | <VM>: 42.0 % of 8.6 GB,
+    512.3 MB/s, about 9 s left).
+seealso:
+  - module: ovatool.vmware.ova_export
+  - module: ansible.builtin.async_status
+"""
+
+EXAMPLES = r"""
+- name: Start two exports in the background
+  ovatool.vmware.ova_export:
+    src: "{{ item }}"
+    dest: /exports/
+    progress_file: "/exports/.{{ item | basename }}.progress.json"
+  loop: [/vms/web01/web01.vmx, /vms/db01/db01.vmx]
+  async: 86400
+  poll: 0
+  register: started
+
+- name: Wait for them, printing their progress
+  ovatool.vmware.ova_export_wait:
+    jobs: "{{ started.results }}"
+    progress_dir: /exports
+    progress_interval: 10
+  register: exports
+
+- name: Name the failures
+  ansible.builtin.debug:
+    msg: "{{ item.item }}: {{ item.msg }}"
+  loop: "{{ exports.results | selectattr('failed', 'defined') | selectattr('failed') }}"
+"""
+
+RETURN = r"""
+results:
+  description:
+    - One entry per job, in the order of O(jobs) - the result of its C(ova_export) task (C(dest), C(changed),
+      C(msg), C(failed) ...) with C(item) (the job's name) and C(ansible_job_id).
+  returned: always
+  type: list
+  elements: dict
+jobs:
+  description: The state of each job in this round (module side).
+  returned: when called without the action plugin
+  type: list
+  elements: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.progress import job_status
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            jobs=dict(type="list", elements="dict", required=True),
+            progress_dir=dict(type="path"),
+            timeout=dict(type="int", default=86400),
+            poll=dict(type="int", default=5),
+            progress_interval=dict(type="int", default=30),
+            reconnect_timeout=dict(type="int", default=300),
+            cleanup=dict(type="bool", default=True),
+            _async_dir=dict(type="path", default="~/.ansible_async"),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    jobs = [job_status(params["_async_dir"], str(job.get("jid", "")), job.get("progress_file"), params["cleanup"])
+            for job in params["jobs"]]
+    module.exit_json(changed=False, jobs=jobs)
+
+
+if __name__ == "__main__":
+    main()
