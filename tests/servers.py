@@ -139,17 +139,77 @@ class Sshd:
                 f"PidFile {folder}/sshd.pid\nAuthorizedKeysFile {self.authorized}\n"
                 "PermitRootLogin prohibit-password\nPasswordAuthentication no\nStrictModes no\nUsePAM no\n"
                 "Subsystem sftp /usr/lib/openssh/sftp-server\n")
-        self.proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-f", config, "-E", os.path.join(folder, "sshd.log")],  # pylint: disable=consider-using-with
-                                     start_new_session=True)
-        wait_port(self.port, 30, self.proc)
+        self.argv = ["/usr/sbin/sshd", "-D", "-f", config, "-E", os.path.join(folder, "sshd.log")]
+        self.start()
         with open(self.host_key + ".pub") as handle:
             key_type, key = handle.read().split()[:2]
         self.known_hosts = os.path.join(folder, "known_hosts")
         with open(self.known_hosts, "w") as handle:
             handle.write(f"[127.0.0.1]:{self.port} {key_type} {key}\n")
 
+    def start(self) -> None:
+        self.proc = subprocess.Popen(self.argv, start_new_session=True)  # pylint: disable=consider-using-with
+        wait_port(self.port, 30, self.proc)
+
+    def drop(self) -> None:
+        """The host falls off the network for SSH: the listener and every session die at once (SIGKILL), so
+        open connections break and new ones are refused. Processes detached from the sessions (Ansible's
+        async jobs) keep running, as they do when a real link goes down. ``start`` brings sshd back."""
+        # only sshd's own processes: a shell killed mid-command could leave state behind on this machine (e.g. the
+        # lock of a pyenv rehash run from root's .bashrc); with its connection gone it ends by itself
+        sessions = [pid for pid in descendants(self.proc.pid) if command_name(pid).startswith("sshd")]
+        self.proc.kill()
+        self.proc.wait()
+        for pid in sessions:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
     def close(self) -> None:
         stop(self.proc, 10)
+
+
+def descendants(root: int) -> list:
+    """Every process under ``root`` (from /proc), deepest first."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    parents[int(entry)] = int(handle.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found, frontier = [], [root]
+    while frontier:
+        children = [pid for pid, parent in parents.items() if parent in frontier]
+        found[:0] = children
+        frontier = children
+    return found
+
+
+def command_name(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm") as handle:
+            return handle.read().strip()
+    except OSError:
+        return ""
+
+
+def holders(path: str) -> list:
+    """Processes that have ``path`` open (from /proc/*/fd)."""
+    target = os.path.realpath(path)
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            links = [os.readlink(f"/proc/{entry}/fd/{fd}") for fd in os.listdir(f"/proc/{entry}/fd")]
+        except OSError:
+            continue
+        if target in links:
+            pids.append(int(entry))
+    return pids
 
 
 class _PutHandler(http.server.BaseHTTPRequestHandler):

@@ -105,6 +105,20 @@ def write_vmx(path: str, name: str, disks: List[Tuple[str, str]], extra: Optiona
     return path
 
 
+def noise_vm(folder: str, name: str = "Slow", mib: int = 96) -> str:
+    """A VM whose one disk holds ``mib`` MiB of random data: slow to compress (zlib level 9, one thread takes
+    seconds), so that a test can act on an export while it runs."""
+    os.makedirs(folder, exist_ok=True)
+    raw = os.path.join(folder, "noise.raw")
+    with open(raw, "wb") as handle:
+        for _mib in range(mib):
+            handle.write(os.urandom(MiB))
+    base = name.lower()
+    convert(raw, os.path.join(folder, f"{base}.vmdk"), "monolithicSparse")
+    os.unlink(raw)
+    return write_vmx(os.path.join(folder, f"{base}.vmx"), name, [("scsi0:0", f"{base}.vmdk")])
+
+
 def make_demo(folder: str, size_mb: int = 512, content_mb: int = 96) -> str:
     """The README's demo VM: one monolithicSparse disk holding ext4 with real files, mostly empty."""
     vm_dir = os.path.join(folder, "vms", "demo-appliance")

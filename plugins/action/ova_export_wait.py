@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 
+from ansible import constants as C
 from ansible.errors import AnsibleConnectionFailure
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
@@ -47,6 +48,16 @@ def describe_progress(progress) -> str:
     return text
 
 
+def warning_text(warning) -> str:
+    """A module warning as text: a string, or (ansible-core 2.19) a WarningSummary or its dict form."""
+    if isinstance(warning, str):
+        return warning
+    if isinstance(warning, dict):
+        event = warning.get("event") if isinstance(warning.get("event"), dict) else warning
+        return str(event.get("msg", warning))
+    return str(getattr(getattr(warning, "event", None), "msg", None) or warning)
+
+
 def normalize(jobs, progress_dir):
     """[(jid or None, name, progress_file, element)] from registered async results or explicit dicts."""
     out = []
@@ -59,6 +70,46 @@ def normalize(jobs, progress_dir):
             progress = os.path.join(progress_dir, f".{os.path.basename(name)}.progress.json")
         out.append((str(jid) if jid else None, name, progress, element))
     return out
+
+
+class Reconnecting:
+    """Call something on the host; while the connection is lost, say so once, reset it and try again every
+    ``poll`` seconds for ``timeout`` seconds, then give up naming the jobs that go on on the host."""
+
+    def __init__(self, action, host, poll, timeout, pending) -> None:
+        self.action = action
+        self.host = host
+        self.poll = poll
+        self.timeout = timeout
+        self.pending = pending
+
+    def __call__(self, call):
+        lost_since = None
+        while True:
+            try:
+                value = call()
+            except AnsibleConnectionFailure as exc:
+                reason = exc.message.strip() or "no answer"
+                now = time.monotonic()
+                if lost_since is None:
+                    lost_since = now
+                    # display(), not warning(): ansible-core 2.19 holds a task's warnings until it ends
+                    display.display(f"[WARNING]: {self.host}: lost the connection ({reason}); the exports go on on "
+                                    f"the host; reconnecting for up to {self.timeout} s", color=C.COLOR_WARN, stderr=True)
+                if now - lost_since >= self.timeout:
+                    raise AnsibleConnectionFailure(
+                        f"lost the connection for {now - lost_since:.0f} s while exports were running; they go on "
+                        f"on the host (async job ids {', '.join(sorted(self.pending))}): run again to pick up their "
+                        f"OVAs ({reason})") from None
+                try:
+                    self.action._connection.reset()  # pylint: disable=protected-access
+                except Exception:  # pylint: disable=broad-except  # a connection that cannot reset reconnects anyway
+                    pass
+                time.sleep(self.poll)
+                continue
+            if lost_since is not None:
+                display.display(f"{self.host}: connection back after {time.monotonic() - lost_since:.0f} s")
+            return value
 
 
 class ActionModule(ActionBase):
@@ -75,40 +126,19 @@ class ActionModule(ActionBase):
         host = task_vars.get("inventory_hostname", "host")
         jobs = normalize(args["jobs"], args["progress_dir"])
         poll = max(1, args["poll"])
-        async_dir = self._remote_expand_user(self.get_shell_option("async_dir", default="~/.ansible_async"))
-
         results = [dict(element, item=name) if not jid else None for jid, name, progress, element in jobs]
         pending = {jid: (index, name, progress) for index, (jid, name, progress, element) in enumerate(jobs) if jid}
         deadline = time.monotonic() + max(0, args["timeout"])
         shown = {}
-        lost_since = None
+        reach = Reconnecting(self, host, poll, args["reconnect_timeout"], pending)
+        async_dir = reach(lambda: self._remote_expand_user(
+            self.get_shell_option("async_dir", default="~/.ansible_async")))
         while pending:
-            try:
-                answer = self._execute_module(
-                    module_name=MODULE, task_vars=task_vars,
-                    module_args={"jobs": [{"jid": jid, "progress_file": progress}
-                                          for jid, (index, name, progress) in pending.items()],
-                                 "_async_dir": async_dir, "cleanup": args["cleanup"]})
-            except AnsibleConnectionFailure as exc:
-                now = time.monotonic()
-                if lost_since is None:
-                    lost_since = now
-                    display.warning(f"{host}: lost the connection ({exc.message.strip()}); the exports go on on the "
-                                    f"host; reconnecting for up to {args['reconnect_timeout']} s")
-                if now - lost_since >= args["reconnect_timeout"]:
-                    raise AnsibleConnectionFailure(
-                        f"lost the connection for {now - lost_since:.0f} s while exports were running; they go on "
-                        f"on the host (async job ids {', '.join(sorted(pending))}): run again to pick up their "
-                        f"OVAs ({exc.message.strip()})") from None
-                try:
-                    self._connection.reset()
-                except Exception:  # pylint: disable=broad-except  # a connection that cannot reset reconnects anyway
-                    pass
-                time.sleep(poll)
-                continue
-            if lost_since is not None:
-                display.display(f"{host}: connection back after {time.monotonic() - lost_since:.0f} s")
-                lost_since = None
+            answer = reach(lambda: self._execute_module(
+                module_name=MODULE, task_vars=task_vars,
+                module_args={"jobs": [{"jid": jid, "progress_file": progress}
+                                      for jid, (index, name, progress) in pending.items()],
+                             "_async_dir": async_dir, "cleanup": args["cleanup"]}))
             if answer.get("failed"):
                 result.update(failed=True, msg=f"cannot read the export jobs on the host: {answer.get('msg')}")
                 return result
@@ -143,7 +173,7 @@ class ActionModule(ActionBase):
     @staticmethod
     def _show_end(host, name, job):
         for warning in job.get("warnings") or ():
-            display.warning(f"{host} | {name}: {warning.get('msg', warning) if isinstance(warning, dict) else warning}")
+            display.warning(f"{host} | {name}: {warning_text(warning)}")
         if job.get("failed"):
             display.display(f"{host} | {name}: failed: {job.get('msg', 'no message')}")
         elif job.get("changed"):

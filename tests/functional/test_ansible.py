@@ -158,8 +158,9 @@ def test_export_all_playbook(tmp_path, vm, images):
     assert ["stop", vm["vmx"], "soft"] in calls and ["start", vm["vmx"], "nogui"] in calls
     assert not any(call[0] in ("stop", "start") and call[1] == db_vmx for call in calls), "db was off: untouched"
     assert json.loads(state_file.read_text())["running"] == [vm["vmx"]]
-    progress = json.loads((tmp_path / "ovas" / ".app.vmx.progress.json").read_text())
-    assert progress["finished"] is True and progress["ok"] is True
+    assert re.search(r"localhost \| .*/app\.vmx: exported to .*/App_Server\.ova in [\d.]+ s", first.stdout)
+    assert sorted(os.listdir(tmp_path / "ovas")) == [".App_Server.ova.source", ".Database.ova.source",
+                                                     "App_Server.ova", "Database.ova"], "progress files cleaned up"
 
     os.unlink(broken / "broken.vmx")
     argv[1] = "ovatool.vmware.export_all"  # the same playbook, addressed as installed collections allow

@@ -83,6 +83,8 @@ def test_export_all_over_ssh(tmp_path, hosts, images):
     assert re.search(r"hv1\s*:\s*ok=\d+\s+changed=\d+\s+unreachable=0\s+failed=0", out), out
     assert re.search(r"hv2\s*:\s*ok=\d+\s+changed=\d+\s+unreachable=0\s+failed=1", out), out
     assert "1 VM(s) failed" in out and "broken.vmx" in out
+    assert re.search(r"hv1 \| .*/app\.vmx: exported to .*/hv1_app\.ova in [\d.]+ s, [\d.]+ MB/s", out), out
+    assert re.search(r"hv2 \| .*/broken\.vmx: failed: .*gone\.vmdk", out), out
     for name, host in hosts.items():
         shelf = tmp_path / "shelf" / name
         assert os.listdir(str(shelf)) == [f"{name}_app.ova"], name

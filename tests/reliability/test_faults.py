@@ -151,15 +151,7 @@ def test_destination_fills_up(vm, tmp_path):
 
 def _slow_vm(tmp_path):
     """A VM big enough (incompressible data, zlib, one thread) that a signal lands mid-export."""
-    folder = tmp_path / "slow"
-    folder.mkdir()
-    raw = folder / "noise.raw"
-    with open(raw, "wb") as handle:
-        for _mib in range(96):
-            handle.write(os.urandom(MiB))
-    vmfactory.convert(str(raw), str(folder / "slow.vmdk"), "monolithicSparse")
-    raw.unlink()
-    return vmfactory.write_vmx(str(folder / "slow.vmx"), "Slow", [("scsi0:0", "slow.vmdk")])
+    return vmfactory.noise_vm(str(tmp_path / "slow"))
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
