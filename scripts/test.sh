@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: pytest (unit, functional, reliability), ansible-lint, ansible-test sanity.
+# The whole test suite, as CI runs it: pytest (unit, functional, reliability), the Molecule scenarios of the
+# roles (extensions/molecule/, real sshd test hosts), ansible-lint, ansible-test sanity.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -14,7 +15,8 @@ cd "$ROOT"
 # the ovatool command, installed from this checkout as users install it
 python -m pip install -q --disable-pip-version-check --no-deps --force-reinstall "$ROOT" >/dev/null
 python -m pytest -n "${OVATOOL_TEST_WORKERS:-2}" --dist loadgroup -p no:cacheprovider "$@" tests
+NO_COLOR=1 molecule test --all
 # ansible-lint gets a HOME of its own, so no collection copy it made earlier can stand in for this checkout
 mkdir -p "$BUILD/lint-home"
-HOME="$BUILD/lint-home" ansible-lint --offline --profile production playbooks/ roles/
+HOME="$BUILD/lint-home" ansible-lint --offline --profile production playbooks/ roles/ extensions/
 bash "$ROOT/scripts/sanity.sh"
