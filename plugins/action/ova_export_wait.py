@@ -20,12 +20,13 @@ display = Display()
 MODULE = "ovatool.vmware.ova_export_wait"
 SPEC = {
     "jobs": {"type": "list", "elements": "dict", "required": True},
-    "progress_dir": {"type": "path"},
+    "progress_dir": {"type": "str"},  # a path on the host
     "timeout": {"type": "int", "default": 86400},
     "poll": {"type": "int", "default": 5},
     "progress_interval": {"type": "int", "default": 30},
     "reconnect_timeout": {"type": "int", "default": 300},
     "cleanup": {"type": "bool", "default": True},
+    "async_dir": {"type": "str"},  # a path on the host: the module expands it there
 }
 
 
@@ -131,14 +132,14 @@ class ActionModule(ActionBase):
         deadline = time.monotonic() + max(0, args["timeout"])
         shown = {}
         reach = Reconnecting(self, host, poll, args["reconnect_timeout"], pending)
-        async_dir = reach(lambda: self._remote_expand_user(
+        async_dir = args["async_dir"] or reach(lambda: self._remote_expand_user(
             self.get_shell_option("async_dir", default="~/.ansible_async")))
         while pending:
             answer = reach(lambda: self._execute_module(
                 module_name=MODULE, task_vars=task_vars,
                 module_args={"jobs": [{"jid": jid, "progress_file": progress}
                                       for jid, (index, name, progress) in pending.items()],
-                             "_async_dir": async_dir, "cleanup": args["cleanup"]}))
+                             "async_dir": async_dir, "cleanup": args["cleanup"]}))
             if answer.get("failed"):
                 result.update(failed=True, msg=f"cannot read the export jobs on the host: {answer.get('msg')}")
                 return result
@@ -158,9 +159,8 @@ class ActionModule(ActionBase):
                     display.display(f"{host} | {name}: {describe_progress(status.get('progress'))}")
             if pending and now >= deadline:
                 for jid, (index, name, progress) in pending.items():
-                    results[index] = {"failed": True, "item": name, "ansible_job_id": jid,
-                                     "msg": f"still running after {args['timeout']} s (async job {jid}); "
-                                            "it goes on on the host"}
+                    message = f"still running after {args['timeout']} s (async job {jid}); it goes on on the host"
+                    results[index] = {"failed": True, "item": name, "ansible_job_id": jid, "msg": message}
                 break
             if pending:
                 time.sleep(poll)

@@ -11,16 +11,16 @@ module: ova_export_wait
 short_description: Wait for exports started with async, printing percent and MB/s per VM
 version_added: 0.1.0
 description:
-  - Watches C(ovatool.vmware.ova_export) tasks started with C(async) and C(poll: 0) until every one has finished,
+  - Watches C(ovatool.vmware.ova_export) tasks started with C(async) and C(poll=0) until every one has finished,
     and returns their results. While they run it prints, every O(progress_interval) seconds, each VM's percent
-    done, MB/s and time left, read from the progress file the export writes (C(ova_export) O(ova_export#module:progress_file)).
+    done, MB/s and time left, read from the progress file the export writes (O(ovatool.vmware.ova_export#module:progress_file)).
   - One remote call a round reads every job of the host (the async job file and the progress file), so watching
     many exports costs no more than watching one.
   - When the SSH connection drops, the exports go on on the host (async jobs are detached from it); this task
     keeps trying to reconnect for O(reconnect_timeout) seconds and then carries on. Only when the host stays
     unreachable longer does the task report it unreachable, naming the job ids; the next run of the export role
-    finds the finished OVAs current, or waits for an export still writing one (see O(ova_export#module:refresh)).
-  - A job that fails does not fail this task: its entry in RV(results) has C(failed) and C(msg). The task fails
+    finds the finished OVAs current, or waits for an export still writing one (see O(ovatool.vmware.ova_export#module:refresh)).
+  - A job that fails does not fail this task; its entry in RV(results) has C(failed) and C(msg). The task fails
     only when it cannot watch the jobs.
 author: ovatool developers (@ovatool)
 options:
@@ -53,6 +53,11 @@ options:
     description: Seconds to keep trying when the connection to the host is lost before reporting it unreachable.
     type: int
     default: 300
+  async_dir:
+    description:
+      - The folder of Ansible's async job files on the host. By default the action plugin asks the shell plugin
+        (its C(async_dir) option, C(~/.ansible_async) unless configured).
+    type: path
   cleanup:
     description: Remove a job's async result file and progress file once its result has been read.
     type: bool
@@ -71,8 +76,8 @@ attributes:
     support: none
     description: No diff.
 notes:
-  - Progress lines go to the controller's output (also an AWX job's), as C(<host> | <VM>: 42.0 % of 8.6 GB,
-    512.3 MB/s, about 9 s left).
+  - "Progress lines go to the controller's output (also an AWX job's), as C(<host> | <VM>: 42.0 % of 8.6 GB,
+    512.3 MB/s, about 9 s left)."
 seealso:
   - module: ovatool.vmware.ova_export
   - module: ansible.builtin.async_status
@@ -132,12 +137,14 @@ def main():
             progress_interval=dict(type="int", default=30),
             reconnect_timeout=dict(type="int", default=300),
             cleanup=dict(type="bool", default=True),
-            _async_dir=dict(type="path", default="~/.ansible_async"),
+            async_dir=dict(type="path"),
         ),
         supports_check_mode=True,
     )
     params = module.params
-    jobs = [job_status(params["_async_dir"], str(job.get("jid", "")), job.get("progress_file"), params["cleanup"])
+    if not params["async_dir"]:
+        module.fail_json(msg="ova_export_wait runs through its action plugin, which tells it the async job folder")
+    jobs = [job_status(params["async_dir"], str(job.get("jid", "")), job.get("progress_file"), params["cleanup"])
             for job in params["jobs"]]
     module.exit_json(changed=False, jobs=jobs)
 
