@@ -119,22 +119,43 @@ def check_result(tmp_path, host) -> None:
     assert state["running"] == [host["vmx"]], "the VM is running again"
 
 
-def test_short_drop_the_same_run_finishes(tmp_path, host):
-    log = str(tmp_path / "play.log")
-    play = start_play(tmp_path, host, reconnect=120, log=log)
+def drop_mid_export(tmp_path, host, reconnect: int, log: str):
+    """Start export_all.yml; once the export runs on the host, hold it (SIGSTOP) and drop SSH.
+    Returns the playbook process and the export's pids (still stopped)."""
+    play = start_play(tmp_path, host, reconnect=reconnect, log=log)
     try:
         export = wait_for("the export on the host", lambda: async_exports(host["vmdk"]), proc=play)
-        signal_all(export, signal.SIGSTOP)
-        host["sshd"].drop()
-        wait_for("the lost connection", lambda: "lost the connection" in read(log), proc=play)
-        host["sshd"].start()
+    except BaseException:
+        play.kill()
+        play.wait()
+        raise
+    signal_all(export, signal.SIGSTOP)
+    host["sshd"].drop()
+    return play, export
+
+
+def release_and_finish(play, export, log: str, first) -> str:
+    """Run ``first``, let the held export go on, and wait for the playbook to succeed; returns its output."""
+    try:
+        first()
         signal_all(export, signal.SIGCONT)
         assert play.wait(600) == 0, read(log)
     finally:
         signal_all(export, signal.SIGCONT)
         play.kill()
         play.wait()
-    out = read(log)
+    return read(log)
+
+
+def test_short_drop_the_same_run_finishes(tmp_path, host):
+    log = str(tmp_path / "play.log")
+    play, export = drop_mid_export(tmp_path, host, 120, log)
+
+    def reconnect_then():
+        wait_for("the lost connection", lambda: "lost the connection" in read(log), proc=play)
+        host["sshd"].start()
+
+    out = release_and_finish(play, export, log, reconnect_then)
     assert "the exports go on on the host" in out and "connection back after" in out, out
     assert re.search(r"hv \| .*slow\.vmx: exported to .*Slow\.ova", out), out
     check_result(tmp_path, host)
@@ -142,11 +163,8 @@ def test_short_drop_the_same_run_finishes(tmp_path, host):
 
 def test_long_drop_reported_and_the_next_run_recovers(tmp_path, host):
     log = str(tmp_path / "first.log")
-    play = start_play(tmp_path, host, reconnect=2, log=log)
+    play, export = drop_mid_export(tmp_path, host, 2, log)
     try:
-        export = wait_for("the export on the host", lambda: async_exports(host["vmdk"]), proc=play)
-        signal_all(export, signal.SIGSTOP)
-        host["sshd"].drop()
         play.wait(300)
     finally:
         if play.poll() is None:
@@ -164,17 +182,13 @@ def test_long_drop_reported_and_the_next_run_recovers(tmp_path, host):
     host["sshd"].start()
     log = str(tmp_path / "second.log")
     play = start_play(tmp_path, host, reconnect=120, log=log)
-    try:
+
+    def second_export_waits():
         # the second run's export opens the disk too, then waits on the first one's lock
         wait_for("the second export", lambda: len(set(async_exports(host["vmdk"])) - set(export)) > 0, proc=play)
         time.sleep(1.0)
-        signal_all(export, signal.SIGCONT)
-        assert play.wait(600) == 0, read(log)
-    finally:
-        signal_all(export, signal.SIGCONT)
-        play.kill()
-        play.wait()
-    out = read(log)
+
+    out = release_and_finish(play, export, log, second_export_waits)
     assert re.search(r"\[WARNING\]: hv \| .*slow\.vmx: another export of .*Slow\.ova is running \(process \d+\); "
                      r"waiting for it to finish", out), out
     assert re.search(r'"already_current": \[\s*"[^"]*slow\.vmx"', out), "the summary says the OVA was there"
