@@ -178,7 +178,9 @@ class ActionModule(ActionBase):
             display.display(f"{host} | {name}: failed: {job.get('msg', 'no message')}")
         elif job.get("changed"):
             seconds = job.get("elapsed_seconds")
-            display.display(f"{host} | {name}: exported to {job.get('dest')}" + (f" in {seconds:.1f} s, "
-                            f"{job.get('throughput_mbps', 0):.1f} MB/s" if isinstance(seconds, (int, float)) else ""))
+            speed = f" in {seconds:.1f} s, {job.get('throughput_mbps', 0):.1f} MB/s" \
+                if isinstance(seconds, (int, float)) else ""
+            codec = f" ({job['codec']} level {job.get('compression_level')})" if job.get("codec") else ""
+            display.display(f"{host} | {name}: exported to {job.get('dest')}{speed}{codec}")
         else:
             display.display(f"{host} | {name}: {job.get('msg', 'nothing to do')}")
