@@ -48,15 +48,20 @@ def cowd_delta(folder: str, name: str, capacity_sectors: int, grains: Dict[int, 
     with open(delta, "wb") as handle:
         handle.write(b"COWD" + struct.pack("<10I", 1, 3, capacity_sectors, grain_sectors, gd_offset, tables,
                                            next_sector, 0, 0, 0).ljust(SECTOR - 4, b"\0"))
-        handle.seek(gd_offset * SECTOR)
-        handle.write(struct.pack(f"<{tables}I", *directory))
-        handle.seek(gt_offset * SECTOR)
-        handle.write(struct.pack(f"<{len(table_entries)}I", *table_entries))
-        for sector, data in payload:
-            handle.seek(sector * SECTOR)
-            handle.write(data.ljust(grain_sectors * SECTOR, b"\0"))
+        _write_body(handle, (gd_offset, struct.pack(f"<{tables}I", *directory)),
+                    (gt_offset, struct.pack(f"<{len(table_entries)}I", *table_entries)), payload, grain_sectors)
     return _write_descriptor(os.path.join(folder, f"{name}.vmdk"), "vmfsSparse", "VMFSSPARSE",
                              os.path.basename(delta), capacity_sectors, parent_hint, parent_cid)
+
+
+def _write_body(handle, directory, tables, payload, grain_sectors: int) -> None:
+    """The grain directory and the grain tables ((sector, bytes) each), then every grain, padded to a grain."""
+    for sector, data in (directory, tables):
+        handle.seek(sector * SECTOR)
+        handle.write(data)
+    for sector, data in payload:
+        handle.seek(sector * SECTOR)
+        handle.write(data.ljust(grain_sectors * SECTOR, b"\0"))
 
 
 def sesparse_delta(folder: str, name: str, capacity_sectors: int, grains: Dict[int, bytes], zero_grains,
@@ -82,12 +87,7 @@ def sesparse_delta(folder: str, name: str, capacity_sectors: int, grains: Dict[i
     with open(delta, "wb") as handle:
         handle.write(const.ljust(SECTOR, b"\0"))
         handle.write(struct.pack("<4Q", 0xCAFECAFE, tables, 1, 0).ljust(SECTOR, b"\0"))
-        handle.seek(gd_offset * SECTOR)
-        handle.write(struct.pack(f"<{tables}Q", *[0x1000000000000000 | i for i in range(tables)]))
-        handle.seek(tables_offset * SECTOR)
-        handle.write(struct.pack(f"<{len(table_entries)}Q", *table_entries))
-        for sector, data in payload:
-            handle.seek(sector * SECTOR)
-            handle.write(data.ljust(grain_sectors * SECTOR, b"\0"))
+        _write_body(handle, (gd_offset, struct.pack(f"<{tables}Q", *[0x1000000000000000 | i for i in range(tables)])),
+                    (tables_offset, struct.pack(f"<{len(table_entries)}Q", *table_entries)), payload, grain_sectors)
     return _write_descriptor(os.path.join(folder, f"{name}.vmdk"), "seSparse", "SESPARSE",
                              os.path.basename(delta), capacity_sectors, parent_hint, parent_cid)
