@@ -11,6 +11,7 @@ half-written OVA under the real name.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import tempfile
@@ -131,15 +132,16 @@ def remove_leftovers(dest: str) -> List[str]:
     """Remove what an export of ``dest`` killed without a chance to clean up (SIGKILL, power loss) left:
     its hidden ``.<name>.<random>.partial`` file or folder and ``.old`` folders. Call it holding DestLock."""
     folder, base = os.path.split(os.path.abspath(dest))
-    prefix = f".{base}."
+    # exactly the names tempfile gives them (8 random characters), so that nothing of a package whose name
+    # merely starts with this one's (a.ova and a.ova.b.ova) is touched
+    ours = re.compile(rf"^\.{re.escape(base)}\.[a-z0-9_]{{8}}\.(partial|old)$")
     removed = []
     try:
         names = os.listdir(folder)
     except OSError:
         return removed
     for name in names:
-        if name.startswith(prefix) and (name.endswith(".partial") or name.endswith(".old")) \
-                and len(name) > len(prefix) + len(".old"):
+        if ours.match(name):
             path = os.path.join(folder, name)
             if os.path.isdir(path) and not os.path.islink(path):
                 shutil.rmtree(path, ignore_errors=True)
@@ -191,7 +193,11 @@ class DestLock:
                                      "waiting for it to finish")
                         told = True
                     fcntl.flock(fd, fcntl.LOCK_EX)
-                if os.path.exists(self.path) and os.path.samestat(os.fstat(fd), os.stat(self.path)):
+                try:
+                    current = os.path.samestat(os.fstat(fd), os.stat(self.path))
+                except FileNotFoundError:
+                    current = False
+                if current:
                     os.ftruncate(fd, 0)
                     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
                     self.fd = fd
