@@ -51,3 +51,14 @@ def test_job_status_reads_async_files_as_async_status_does(tmp_path):
     assert gone["finished"] and "not on the host" in gone["result"]["msg"]
     hostile = job_status(str(jobs), "../../etc/passwd")
     assert hostile["finished"] and "is not an Ansible async job id" in hostile["result"]["msg"]
+
+
+def test_remove_leftovers_touches_only_its_own_package(tmp_path):
+    from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.output import remove_leftovers
+    names = [".a.ova.k3j9x_2q.partial", ".a.ova.0lrvleuu.old", ".a.ova.b.ova.k3j9x_2q.partial", ".a.ova.source",
+             ".a.ova.lock", "a.ova"]
+    for name in names:
+        (tmp_path / name).write_text("x")
+    assert sorted(remove_leftovers(str(tmp_path / "a.ova"))) == [".a.ova.0lrvleuu.old", ".a.ova.k3j9x_2q.partial"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".a.ova.b.ova.k3j9x_2q.partial", ".a.ova.lock",
+                                                          ".a.ova.source", "a.ova"]
