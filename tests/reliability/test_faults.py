@@ -9,6 +9,7 @@ import json
 import os
 import re
 import signal
+import tarfile
 import struct
 import subprocess
 import sys
@@ -244,6 +245,14 @@ def test_killed_export_leftovers_are_removed_by_the_next(tmp_path):
     result = export_vm(ExportOptions(src=vmx, dest=str(out) + "/", threads=1))
     assert any(left[0] in w and "killed" in w for w in result["warnings"]), result["warnings"]
     assert sorted(os.listdir(str(out))) == [".Slow.ova.source", "Slow.ova"]
+    # the appliance is still named as the VMX names it, not after the leftover it removed
+    assert result["name"] == "Slow" and result["dest"] == str(out / "Slow.ova"), result
+    with tarfile.open(str(out / "Slow.ova")) as archive:
+        names = archive.getnames()
+        descriptor = archive.extractfile(names[0]).read().decode()
+    assert names[:3] == ["Slow.ovf", "Slow.mf", "Slow-disk1.vmdk"], names
+    assert "<ovf:Name>Slow</ovf:Name>" in descriptor
+    assert ".partial" not in descriptor
 
 
 def test_output_permissions(vm):

@@ -307,8 +307,8 @@ def export_vm(options: ExportOptions) -> Dict[str, Any]:
         if not options.check_mode:
             stack.enter_context(CancelOnSignal())
             stack.enter_context(DestLock(dest, result["warnings"].append))
-            for name in remove_leftovers(dest):
-                result["warnings"].append(f"removed {name}, left by an export of {dest} that was killed")
+            for leftover in remove_leftovers(dest):
+                result["warnings"].append(f"removed {leftover}, left by an export of {dest} that was killed")
         if os.path.lexists(dest) and not options.force:
             if read_fingerprint(dest) == stamp:
                 result.update(changed=False, current=True, msg=f"{dest} is current: the sources have not changed")
