@@ -192,3 +192,62 @@ def test_ova_verify_module(tmp_path, good_ova):
     bad = adhoc(tmp_path, "ovatool.vmware.ova_verify", {"path": bad_path})
     assert bad["_rc"] != 0 and "referenced by the OVF but not in the archive" in bad["msg"]
     assert any("not in the archive" in p for p in bad["problems"])
+
+
+# -- descriptors in other namespaces, and descriptors that contradict themselves ----------------------
+OVF1 = b"http://schemas.dmtf.org/ovf/envelope/1"
+
+
+def restamped(tmp_path, good_ova, name: str, ovf: bytes, disk=None) -> str:
+    """good_ova with another descriptor (and optionally disk), the manifest recomputed for the new OVF only:
+    whatever is wrong is then wrong in the descriptor, not in a stale digest of it."""
+    members = members_of(good_ova)
+    disk_member = members[2] if disk is None else (members[2][0], disk)
+    mf = f"SHA256({members[0][0]})= {hashlib.sha256(ovf).hexdigest()}\n" \
+         f"SHA256({members[2][0]})= {hashlib.sha256(members[2][1]).hexdigest()}\n"
+    return write_tar(str(tmp_path / name), [(members[0][0], ovf), (members[1][0], mf.encode()), disk_member])
+
+
+def test_ovf2_descriptor_is_checked_fully(good_ova, tmp_path):
+    members = members_of(good_ova)
+    ovf2 = members[0][1].replace(OVF1, b"http://schemas.dmtf.org/ovf/envelope/2")
+    good = verify(restamped(tmp_path, good_ova, "v2.ova", ovf2), deep=True)
+    assert good["ok"], good["problems"]
+    assert good["ovf_version"] == "2.0" and good["digests_checked"] == 2 and good["disks"][0]["checked"]
+    disk = bytearray(members[2][1])
+    disk[70000] ^= 0xFF
+    corrupt = problems(restamped(tmp_path, good_ova, "v2-corrupt.ova", ovf2, bytes(disk)), deep=True)
+    assert f"member {members[2][0]}: SHA256 differs from the manifest" in corrupt
+    missing = write_tar(str(tmp_path / "v2-missing.ova"), [(members[0][0], ovf2)])
+    assert f"{members[2][0]}: referenced by the OVF but not in the archive" in problems(missing)
+
+
+@pytest.mark.parametrize("namespace, expected", [
+    (b"http://www.vmware.com/schema/ovf/1/envelope", "is OVF 0.9"),
+    (b"http://example.com/not-ovf", "unknown namespace 'http://example.com/not-ovf'"),
+])
+def test_descriptor_in_another_namespace_is_a_problem(good_ova, tmp_path, namespace, expected):
+    members = members_of(good_ova)
+    found = problems(restamped(tmp_path, good_ova, "ns.ova", members[0][1].replace(OVF1, namespace)))
+    assert len(found) == 1 and expected in found[0], found
+
+
+def test_root_that_is_not_an_envelope(good_ova, tmp_path):
+    found = problems(restamped(tmp_path, good_ova, "root.ova", b'<?xml version="1.0"?><Appliance/>'))
+    assert found == [f"{members_of(good_ova)[0][0]}: the root element is <Appliance>, not an OVF <Envelope>"]
+
+
+def test_descriptor_contradictions(good_ova, tmp_path):
+    members = members_of(good_ova)
+    ovf = members[0][1].decode()
+    # the second Item gets the first one's InstanceID and a configuration nobody declared
+    ids = [part.split("<", 1)[0] for part in ovf.split("<rasd:InstanceID>")[1:]]
+    ovf = ovf.replace(f"<rasd:InstanceID>{ids[1]}<", f"<rasd:InstanceID>{ids[0]}<", 1)
+    ovf = ovf.replace("<ovf:Item>", '<ovf:Item ovf:configuration="large">', 1)
+    # a Disk whose file is not there, and a File nothing refers to
+    ovf = ovf.replace('ovf:fileRef="file1"', 'ovf:fileRef="file9"')
+    found = problems(restamped(tmp_path, good_ova, "contra.ova", ovf.encode()))
+    assert f"VirtualHardwareSection: rasd:InstanceID {ids[0]} is used by 2 Items" in found, found
+    assert "Item: ovf:configuration 'large' is not declared in a DeploymentOptionSection" in found, found
+    assert "Disk 'vmdisk1': ovf:fileRef 'file9' names no File in References" in found, found
+    assert "File 'file1' is in References but no disk or device refers to it" in found, found

@@ -28,6 +28,9 @@ from .sparse import MAGIC
 from .streamcheck import check_stream
 
 OVF_NS = "http://schemas.dmtf.org/ovf/envelope/1"
+OVF2_NS = "http://schemas.dmtf.org/ovf/envelope/2"
+OVF_NAMESPACES = (OVF_NS, OVF2_NS)
+OLD_OVF_NAMESPACES = ("http://www.vmware.com/schema/ovf/1/envelope", "http://schemas.dmtf.org/ovf/1/envelope")
 STREAM_FORMAT_SUFFIX = "#streamOptimized"
 MAX_OVF_BYTES = 16 * 1024 * 1024
 _MF_LINE = re.compile(r"^\s*(SHA1|SHA256|SHA512|SHA384|MD5)\s?\((.+?)\)\s?=\s*([0-9A-Fa-f]+)\s*$")
@@ -111,24 +114,77 @@ def parse_manifest(text: str, problems: List[str]) -> Tuple[Dict[str, Tuple[str,
     return entries, algorithm
 
 
-def _references(envelope: ET.Element) -> List[Dict[str, Any]]:
+def descriptor_namespace(envelope: ET.Element) -> str:
+    """The OVF namespace of a parsed descriptor (1.x or 2.0); anything else is refused with a reason."""
+    namespace, _, local = envelope.tag[1:].partition("}") if envelope.tag.startswith("{") else ("", "", envelope.tag)
+    if local != "Envelope":
+        raise OvatoolError(f"the root element is <{local}>, not an OVF <Envelope>")
+    if namespace in OVF_NAMESPACES:
+        return namespace
+    if namespace in OLD_OVF_NAMESPACES:
+        raise OvatoolError(f"the descriptor is OVF 0.9 (namespace {namespace}), which predates the DMTF standard; "
+                           "only OVF 1.x and 2.0 descriptors can be checked")
+    raise OvatoolError(f"the Envelope is in an unknown namespace {namespace or '(none)'!r}; OVF 1.x uses "
+                       f"{OVF_NS} and OVF 2.0 {OVF2_NS}")
+
+
+def _references(envelope: ET.Element, ns: str) -> List[Dict[str, Any]]:
     refs = []
-    for element in envelope.iter(f"{{{OVF_NS}}}File"):
-        size = element.get(f"{{{OVF_NS}}}size")
-        chunk = element.get(f"{{{OVF_NS}}}chunkSize")
-        refs.append({"href": element.get(f"{{{OVF_NS}}}href", ""), "id": element.get(f"{{{OVF_NS}}}id", ""),
+    for element in envelope.iter(f"{{{ns}}}File"):
+        size = element.get(f"{{{ns}}}size")
+        chunk = element.get(f"{{{ns}}}chunkSize")
+        refs.append({"href": element.get(f"{{{ns}}}href", ""), "id": element.get(f"{{{ns}}}id", ""),
                      "size": int(size) if size and size.isdigit() else None,
                      "chunked": bool(chunk)})
     return refs
 
 
-def _stream_files(envelope: ET.Element) -> Dict[str, Dict[str, Any]]:
+def _stream_files(envelope: ET.Element, ns: str) -> Dict[str, Dict[str, Any]]:
     """file id -> disk facts for disks declared streamOptimized."""
     disks = {}
-    for disk in envelope.iter(f"{{{OVF_NS}}}Disk"):
-        if (disk.get(f"{{{OVF_NS}}}format") or "").endswith(STREAM_FORMAT_SUFFIX):
-            disks[disk.get(f"{{{OVF_NS}}}fileRef", "")] = {"disk_id": disk.get(f"{{{OVF_NS}}}diskId")}
+    for disk in envelope.iter(f"{{{ns}}}Disk"):
+        if (disk.get(f"{{{ns}}}format") or "").endswith(STREAM_FORMAT_SUFFIX):
+            disks[disk.get(f"{{{ns}}}fileRef", "")] = {"disk_id": disk.get(f"{{{ns}}}diskId")}
     return disks
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def check_structure(envelope: ET.Element, ns: str, problems: List[str]) -> None:
+    """What makes a descriptor inconsistent although it parses: files and disks that do not point at each
+    other, InstanceIDs used twice in one hardware section, configurations nobody declared."""
+    file_ids = [element.get(f"{{{ns}}}id", "") for element in envelope.iter(f"{{{ns}}}File")]
+    used = set()
+    for disk in envelope.iter(f"{{{ns}}}Disk"):
+        ref = disk.get(f"{{{ns}}}fileRef")
+        if ref is None:
+            continue  # a blank disk, created empty on deployment
+        used.add(ref)
+        if ref not in file_ids:
+            problems.append(f"Disk {disk.get(f'{{{ns}}}diskId')!r}: ovf:fileRef {ref!r} names no File in References")
+    for element in envelope.iter():
+        for value in list(element.attrib.values()) + [element.text or ""]:
+            used.update(re.findall(r"ovf:/file/([^\s/<>\"']+)", value))
+    for file_id in file_ids:
+        if file_id not in used:
+            problems.append(f"File {file_id!r} is in References but no disk or device refers to it")
+    declared = {c.get(f"{{{ns}}}id", "") for c in envelope.iter(f"{{{ns}}}Configuration")}
+    for element in envelope.iter():
+        for name in (element.get(f"{{{ns}}}configuration") or "").split():
+            if name not in declared:
+                problems.append(f"{_local(element.tag)}: ovf:configuration {name!r} is not declared in a "
+                                "DeploymentOptionSection")
+    for section in envelope.iter(f"{{{ns}}}VirtualHardwareSection"):
+        seen: Dict[str, int] = {}
+        for item in section:
+            for child in item:
+                if _local(child.tag) == "InstanceID" and child.text is not None:
+                    seen[child.text.strip()] = seen.get(child.text.strip(), 0) + 1
+        for instance, count in sorted(seen.items()):
+            if count > 1:
+                problems.append(f"VirtualHardwareSection: rasd:InstanceID {instance} is used by {count} Items")
 
 
 def verify_signature(cert: Member, mf: Member, problems: List[str]) -> Dict[str, Any]:
@@ -212,12 +268,15 @@ def verify(path: str, deep: bool = False, require_manifest: bool = False, thread
         return _finish(result, problems)
     try:
         envelope = parse_ovf(_read(ovf_member, MAX_OVF_BYTES))
+        ns = descriptor_namespace(envelope)
     except OvatoolError as exc:
         problems.append(f"{ovf_member.name}: {exc.message}")
         return _finish(result, problems)
+    result["ovf_version"] = "2.0" if ns == OVF2_NS else "1.x"
+    check_structure(envelope, ns, problems)
 
     referenced: Dict[str, List[Member]] = {}
-    for ref in _references(envelope):
+    for ref in _references(envelope, ns):
         href = ref["href"]
         if ref["chunked"]:
             parts = sorted((m for m in members if _CHUNK.match(m.name) and _CHUNK.match(m.name).group(1) == href),
@@ -256,7 +315,7 @@ def verify(path: str, deep: bool = False, require_manifest: bool = False, thread
     if certs and mf_members:
         result["signature"] = verify_signature(certs[0], mf_members[0], problems)
 
-    stream_refs = _stream_files(envelope)
+    stream_refs = _stream_files(envelope, ns)
     jobs = []
     with ThreadPoolExecutor(max_workers=resolve_threads(threads)) as pool:
         for member in members:
