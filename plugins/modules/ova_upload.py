@@ -28,7 +28,13 @@ options:
     type: path
     required: true
   dest:
-    description: Destination URL (C(s3://), C(sftp://), C(https://), C(http://) or C(file://)), naming the file.
+    description:
+      - Destination URL (C(s3://), C(sftp://), C(https://), C(http://) or C(file://)).
+      - As with M(ansible.builtin.copy), a O(dest) ending in C(/) is a folder (or key prefix) and the file keeps its
+        own name there; any other O(dest) names the file itself.
+      - Missing folders are created for C(file://) and C(sftp://), whether O(dest) names the folder or the file
+        (an upload to a dated folder needs no separate step). A C(file://) O(dest) that is an existing folder
+        but does not end in C(/) is refused rather than guessed.
     type: str
     required: true
   force:
@@ -106,16 +112,16 @@ EXAMPLES = r"""
     access_key: "{{ vault_s3_access }}"
     secret_key: "{{ vault_s3_secret }}"
 
-- name: Or to a file server over SFTP
+- name: Or into a dated folder on a file server over SFTP (created if missing; the file keeps its name)
   ovatool.vmware.ova_upload:
     src: /exports/appliance.ova
-    dest: sftp://deploy@files.example.com/srv/appliances/appliance.ova
+    dest: "sftp://deploy@files.example.com/srv/appliances/{{ ansible_date_time.date }}/"
     private_key: /home/deploy/.ssh/id_ed25519
 """
 
 RETURN = r"""
 url:
-  description: The destination, without any password.
+  description: The destination file's URL (with the file name appended to a O(dest) ending in C(/)), without any password.
   returned: always
   type: str
 src:

@@ -134,7 +134,7 @@ def test_export_all_playbook(tmp_path, vm, images):
     shutil.copy(os.path.join(ROOT, "tests", "doubles", "vmrun"), vmrun)
     state_file = tools / "vmrun-state.json"
     state_file.write_text(json.dumps({"running": [vm["vmx"]]}))
-    (tmp_path / "shelf").mkdir()
+    # the upload folder does not exist yet: the upload creates it (a dest ending in / is a folder)
     extra = {"ovatool_vm_search_paths": [str(tmp_path / "vms")], "ovatool_output_dir": str(tmp_path / "ovas"),
              "ovatool_upload_dest": f"file://{tmp_path}/shelf/", "ovatool_vmrun_path": vmrun}
     argv = [os.path.join(BIN, "ansible-playbook"), "playbooks/export_all.yml", "-i", "localhost,",

@@ -82,7 +82,16 @@ def test_s3_errors_are_readable(s3, payload):
         upload(UploadOptions(src=payload, dest="s3://no-such-bucket/x.ova", endpoint_url=s3.endpoint,
                              access_key="test", secret_key="test", region="us-east-1"))
     with pytest.raises(OvatoolError, match="s3://bucket/key"):
-        upload(UploadOptions(src=payload, dest="s3://appliances/", endpoint_url=s3.endpoint))
+        upload(UploadOptions(src=payload, dest="s3://appliances", endpoint_url=s3.endpoint))
+
+
+@pytest.mark.parametrize("prefix, key", [("s3://appliances/", "appliance.ova"),
+                                         ("s3://appliances/new/prefix/", "new/prefix/appliance.ova")])
+def test_s3_prefix_gets_the_file_name(s3, payload, prefix, key):
+    result = upload(UploadOptions(src=payload, dest=prefix, endpoint_url=s3.endpoint, access_key="test",
+                                  secret_key="test", region="us-east-1", part_size_mb=5))
+    assert result["changed"] and result["url"] == f"s3://appliances/{key}", result
+    assert s3.client().head_object(Bucket="appliances", Key=key)["Metadata"]["sha256"] == sha256(payload)
 
 
 def test_sftp_upload_with_key_and_known_hosts(sshd, payload, tmp_path):
@@ -94,6 +103,19 @@ def test_sftp_upload_with_key_and_known_hosts(sshd, payload, tmp_path):
     assert result["changed"] and sha256(str(target)) == sha256(payload)
     assert os.listdir(str(target.parent)) == ["appliance.ova"], "a temporary file was left"
     assert upload(UploadOptions(**options))["changed"] is False
+
+
+def test_sftp_folder_dest_is_created_and_gets_the_file_name(sshd, payload, tmp_path):
+    folder = tmp_path / "sftp-new" / "2026" / "12"
+    options = dict(src=payload, dest=f"sftp://root@127.0.0.1:{sshd.port}{folder}/", private_key=sshd.client_key,
+                   known_hosts=sshd.known_hosts)
+    result = upload(UploadOptions(**options))
+    assert result["url"].endswith(f"{folder}/appliance.ova") and sha256(str(folder / "appliance.ova")) == sha256(payload)
+    assert os.listdir(str(folder)) == ["appliance.ova"]
+    assert upload(UploadOptions(**options))["changed"] is False
+    named = tmp_path / "sftp-named" / "deeper" / "renamed.ova"
+    upload(UploadOptions(**dict(options, dest=f"sftp://root@127.0.0.1:{sshd.port}{named}")))
+    assert sha256(str(named)) == sha256(payload)
 
 
 def test_sftp_unknown_host_key_is_refused(sshd, payload, tmp_path):
@@ -122,6 +144,24 @@ def test_file_destination(payload, tmp_path):
     assert upload(UploadOptions(src=payload, dest=f"file://{dest}"))["changed"] is False
     with pytest.raises(OvatoolError, match="unsupported destination"):
         upload(UploadOptions(src=payload, dest="ftp://example.invalid/x"))
+    with pytest.raises(OvatoolError, match="is a folder: end it in /"):
+        upload(UploadOptions(src=payload, dest=f"file://{dest.parent}"))
+
+
+def test_file_folder_dest_is_created_and_gets_the_file_name(payload, tmp_path):
+    folder = tmp_path / "new" / "shelf"
+    result = upload(UploadOptions(src=payload, dest=f"file://{folder}/"))
+    assert result["url"] == f"file://{folder}/appliance.ova" and sha256(str(folder / "appliance.ova")) == sha256(payload)
+    assert upload(UploadOptions(src=payload, dest=f"file://{folder}/"))["changed"] is False
+    named = tmp_path / "other" / "renamed.ova"
+    upload(UploadOptions(src=payload, dest=f"file://{named}"))
+    assert sha256(str(named)) == sha256(payload)
+
+
+def test_http_prefix_gets_the_file_name(put_server, payload):
+    result = upload(UploadOptions(src=payload, dest=f"{put_server.url}/repo/"))
+    assert result["url"] == f"{put_server.url}/repo/appliance.ova"
+    assert sha256(os.path.join(put_server.folder, "repo_appliance.ova")) == sha256(payload)
 
 
 def test_ova_upload_module_hides_secrets(s3, payload, tmp_path):

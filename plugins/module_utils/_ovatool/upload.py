@@ -19,7 +19,7 @@ import shutil
 import ssl
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Dict, Optional
 from urllib.parse import quote, unquote, urlsplit
 
@@ -80,10 +80,20 @@ def redact(url: str) -> str:
     return parts._replace(netloc=f"{user}:***@{netloc}" if user else netloc).geturl()
 
 
+def into_folder(dest: str, src: str) -> str:
+    """``dest`` as the file's own URL: a ``dest`` whose path ends in ``/`` is a folder (or key prefix) to which
+    the source's name is appended, as ``ansible.builtin.copy`` does; any other ``dest`` names the file."""
+    parts = urlsplit(dest)
+    if not parts.path.endswith("/"):
+        return dest
+    return parts._replace(path=parts.path + quote(os.path.basename(src), safe="")).geturl()
+
+
 def upload(options: UploadOptions) -> Dict[str, Any]:
     src = os.path.abspath(os.path.expanduser(options.src))
     if not os.path.isfile(src):
         raise OvatoolError("no such file" if not os.path.exists(src) else "not a regular file", src)
+    options = replace(options, dest=into_folder(options.dest, src))
     scheme = urlsplit(options.dest).scheme.lower()
     handlers = {"file": _FileDest, "s3": _S3Dest, "sftp": _SftpDest, "http": _HttpDest, "https": _HttpDest}
     if scheme not in handlers:
@@ -116,16 +126,15 @@ class _FileDest:
         if parts.netloc not in ("", "localhost"):
             raise OvatoolError(f"file:// URLs name a local path, not host {parts.netloc!r}")
         self.path = unquote(parts.path)
-        if self.path.endswith("/") or os.path.isdir(self.path):
-            raise OvatoolError("the destination must name the file, not a folder", self.path)
-        if not os.path.isdir(os.path.dirname(self.path) or "/"):
-            raise OvatoolError("the destination folder does not exist", self.path)
+        if os.path.isdir(self.path):
+            raise OvatoolError("the destination is a folder: end it in / to upload into it", self.path)
 
     def existing(self, size: int, sha256: str) -> bool:
         return os.path.isfile(self.path) and os.path.getsize(self.path) == size and file_sha256(self.path) == sha256
 
     def put(self, src: str, size: int, sha256: str) -> None:
         try:
+            os.makedirs(os.path.dirname(self.path) or "/", exist_ok=True)
             with AtomicOutput(self.path) as out, open(src, "rb") as source:
                 shutil.copyfileobj(source, out.stream, CHUNK)
                 out.commit()
@@ -238,10 +247,20 @@ class _SftpDest:
                 digest.update(block)
         return digest.hexdigest() == sha256
 
+    def _makedirs(self, folder: str) -> None:
+        """``mkdir -p`` over SFTP: the missing folders of the destination, from the top down."""
+        missing = []
+        while folder not in ("", "/") and self._size(folder) is None:
+            missing.append(folder)
+            folder = os.path.dirname(folder)
+        for path in reversed(missing):
+            self.sftp.mkdir(path)
+
     def put(self, src: str, size: int, sha256: str) -> None:
         folder, name = os.path.split(self.path)
         temp = f"{folder}/.{name}.{uuid.uuid4().hex[:12]}.partial"
         try:
+            self._makedirs(folder)
             self.sftp.put(src, temp, confirm=True)
             try:
                 self.sftp.posix_rename(temp, self.path)
