@@ -170,6 +170,15 @@ class ActionModule(ActionBase):
                       failed_jobs=sum(1 for job in ordered if job.get("failed")))
         return result
 
+    def cleanup(self, force=False):
+        """Remove the module's temporary folder on the host, unless the host cannot be reached: then the
+        connection error of that clean-up must not replace the message naming the jobs that go on there
+        (ansible-core calls cleanup() in a ``finally`` around run())."""
+        try:
+            super().cleanup(force)
+        except AnsibleConnectionFailure:
+            display.vvv("could not remove the temporary folder on the host: it is unreachable")
+
     @staticmethod
     def _show_end(host, name, job):
         for warning in job.get("warnings") or ():

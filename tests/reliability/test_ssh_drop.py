@@ -94,6 +94,17 @@ def async_exports(vmdk: str) -> list:
     return found
 
 
+def blocked_on_a_lock(pids) -> bool:
+    """Whether one of ``pids`` sleeps in flock() waiting for a lock another process holds: the kernel lists
+    such waiters in /proc/locks as ``N: -> FLOCK ADVISORY WRITE <pid> ...``."""
+    with open("/proc/locks") as handle:
+        for line in handle:
+            fields = line.split()
+            if len(fields) > 5 and fields[1] == "->" and fields[2] == "FLOCK" and int(fields[5]) in pids:
+                return True
+    return False
+
+
 def signal_all(pids, signum) -> None:
     for pid in pids:
         try:
@@ -184,9 +195,10 @@ def test_long_drop_reported_and_the_next_run_recovers(tmp_path, host):
     play = start_play(tmp_path, host, reconnect=120, log=log)
 
     def second_export_waits():
-        # the second run's export opens the disk too, then waits on the first one's lock
-        wait_for("the second export", lambda: len(set(async_exports(host["vmdk"])) - set(export)) > 0, proc=play)
-        time.sleep(1.0)
+        # the second run's export opens the disk too, then waits on the first one's lock: release the first
+        # only once the kernel shows the second asleep on that lock (it has warned by then)
+        wait_for("the second export to wait for the first one's lock",
+                 lambda: blocked_on_a_lock(set(async_exports(host["vmdk"])) - set(export)), timeout=300, proc=play)
 
     out = release_and_finish(play, export, log, second_export_waits)
     assert re.search(r"\[WARNING\]: hv \| .*slow\.vmx: another export of .*Slow\.ova is running \(process \d+\); "
