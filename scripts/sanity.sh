@@ -5,7 +5,6 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 [ -n "${VIRTUAL_ENV:-}" ] || ensure_venv "$ROOT/scripts/requirements-test.txt"
 
-SHARED=${OVATOOL_SHARED:-$ROOT/../shared}
 TARGET=$BUILD/sanity/ansible_collections/ovatool/vmware
 rm -rf "$TARGET"
 mkdir -p "$TARGET"
@@ -15,14 +14,17 @@ git ls-files -co --exclude-standard -z | while IFS= read -r -d '' f; do
   mkdir -p "$TARGET/$(dirname "$f")"
   cp -p "$f" "$TARGET/$f"
 done
-# ansible-test wants to download pip's bootstrap script, which this network cannot reach.
+# ansible-test downloads pip's bootstrap script into a cache before it makes each virtualenv; many networks
+# cannot reach its host. Our own stand-in (ensurepip, then pip from the package index) goes into that cache.
 want=$(grep -ohE "pip='[0-9.]+'" \
   "$(python -c 'import ansible_test, os; print(os.path.dirname(ansible_test.__file__))')/_internal/python_requirements.py" \
   | head -n1 | tr -dc '0-9.')
-if [ -n "$want" ] && [ -f "$SHARED/tools/ansible-test-get-pip.py" ]; then
-  mkdir -p "$HOME/.ansible/test/cache"
-  cp "$SHARED/tools/ansible-test-get-pip.py" "$HOME/.ansible/test/cache/get_pip_${want//./_}.py"
+if [ -z "$want" ]; then
+  echo "cannot tell which pip this ansible-test bootstraps (python_requirements.py changed?)" >&2
+  exit 1
 fi
+mkdir -p "$HOME/.ansible/test/cache"
+cp "$ROOT/scripts/ansible-test-get-pip.py" "$HOME/.ansible/test/cache/get_pip_${want//./_}.py"
 cd "$TARGET"
 git init -q .
 git add -A >/dev/null 2>&1

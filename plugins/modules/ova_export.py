@@ -20,6 +20,10 @@ description:
   - The sources are opened read-only and never changed.
   - Uses ISA-L (C(isal)) or zlib-ng (C(zlib-ng)) for deflate when the host's Python has them, else zlib.
 author: ovatool developers (@ovatool)
+requirements:
+  - Python 3.8 or newer on the host (the standard library only)
+  - optional, for speed, C(isal) (ISA-L) or C(zlib-ng) in the host's Python
+  - to sign (O(private_key)), the C(cryptography) package or the C(openssl) command on the host
 options:
   src:
     description: Path of the VM's C(.vmx) file.

@@ -23,6 +23,8 @@ description:
   - A job that fails does not fail this task; its entry in RV(results) has C(failed) and C(msg). The task fails
     only when it cannot watch the jobs.
 author: ovatool developers (@ovatool)
+requirements:
+  - Python 3.8 or newer on the host (the standard library only)
 options:
   jobs:
     description:
@@ -115,6 +117,11 @@ results:
   returned: always
   type: list
   elements: dict
+failed_jobs:
+  description: How many of the O(jobs) failed (their entries in RV(results) have C(failed) and C(msg)).
+  returned: always
+  type: int
+  sample: 0
 jobs:
   description: The state of each job in this round (module side).
   returned: when called without the action plugin

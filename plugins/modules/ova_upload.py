@@ -20,6 +20,7 @@ description:
   - Idempotent, when the destination already holds a file of the same size and SHA256, nothing is sent.
 author: ovatool developers (@ovatool)
 requirements:
+  - Python 3.8 or newer on the host
   - boto3 for C(s3://) destinations
   - paramiko for C(sftp://) destinations
 options:

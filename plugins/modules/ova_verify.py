@@ -20,6 +20,9 @@ description:
   - Digests and disk checks of different members run in parallel.
   - Fails with RV(problems) listing every finding; succeeds with what was checked.
 author: ovatool developers (@ovatool)
+requirements:
+  - Python 3.8 or newer on the host (the standard library only)
+  - to check a signature (a C(.cert) member), the C(cryptography) package or the C(openssl) command on the host
 options:
   path:
     description: An C(.ova), or an C(.ovf) whose files lie beside it.
@@ -65,6 +68,11 @@ problems:
   type: list
   elements: str
   sample: ["member appliance-disk1.vmdk: SHA256 differs from the manifest"]
+ovf_version:
+  description: The OVF version of the descriptor, C(1.x) or C(2.0) (by its namespace).
+  returned: when the descriptor parses and is in an OVF 1.x or 2.0 namespace
+  type: str
+  sample: "1.x"
 path:
   description: Absolute path checked.
   returned: always

@@ -19,6 +19,9 @@ description:
     back on and removes the record. The record outlives an interrupted run (a dropped SSH connection, a stopped
     controller), so the next run still puts the VM back on although it finds it off.
 author: ovatool developers (@ovatool)
+requirements:
+  - Python 3.8 or newer on the host (the standard library only)
+  - C(vmrun) (VMware Workstation, Fusion, Player) or C(vim-cmd) (ESXi) on the host
 options:
   vmx:
     description:
@@ -102,6 +105,12 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+vmx:
+  description:
+    - The C(.vmx) the task acted on. With V(restored), the one the power record names (null when there was no
+      record and O(vmx) was not given).
+  returned: always
+  type: str
 state_before:
   description: The state found (C(powered_on), C(powered_off) or C(suspended)).
   returned: always

@@ -16,6 +16,8 @@ description:
   - Honours the file's C(.encoding), case-insensitive keys and C(|XX) escapes.
   - Disk files that are not there are reported with RV(vm.disks[].missing=true) instead of failing.
 author: ovatool developers (@ovatool)
+requirements:
+  - Python 3.8 or newer on the host (the standard library only)
 options:
   path:
     description: Path of the C(.vmx) file.
@@ -164,6 +166,13 @@ vm:
       description: Network adapters (C(index), C(type) such as C(vmxnet3), C(network), C(connection_type)).
       type: list
       elements: dict
+      returned: success
+    warnings:
+      description:
+        - What was odd about the C(.vmx) but did not stop reading it (for example bytes that are not valid in its
+          encoding, replaced). The same sentences are also shown as task warnings.
+      type: list
+      elements: str
       returned: success
 """
 

@@ -27,7 +27,56 @@ def ansible_env(tmp_path) -> dict:
     return env
 
 
-def adhoc(tmp_path, module: str, args: dict, check: bool = False, python: str = sys.executable) -> dict:
+# keys Ansible itself adds to any module's result, documented by Ansible rather than by each module
+STANDARD_KEYS = {"changed", "failed", "msg", "invocation", "warnings", "deprecations", "exception", "skipped",
+                 "ansible_facts", "_ansible_no_log", "_ansible_verbose_always", "_ansible_verbose_override",
+                 "ansible_job_id", "started", "finished", "results_file", "module_stdout", "module_stderr", "rc",
+                 "skip_reason"}
+# what AnsibleModule.exit_json adds about the file named by a result's ``path`` or ``dest`` (add_path_info)
+PATH_INFO_KEYS = {"uid", "gid", "owner", "group", "mode", "state", "size", "secontext"}
+
+
+def return_doc(module: str) -> dict:
+    """The RETURN block of one of our modules (``ovatool.vmware.NAME``), parsed."""
+    import ast
+
+    import yaml
+
+    path = os.path.join(ROOT, "plugins", "modules", module.rsplit(".", 1)[-1] + ".py")
+    with open(path, encoding="utf-8") as handle:
+        tree = ast.parse(handle.read())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "RETURN":
+            return yaml.safe_load(node.value.value) or {}
+    raise AssertionError(f"{path} has no RETURN")
+
+
+def undocumented(result: dict, doc: dict, where: str = "") -> list:
+    """The keys of ``result`` (recursively, where RETURN says what a dict or list of dicts contains) that
+    ``doc`` does not describe."""
+    missing = []
+    ansible_adds = STANDARD_KEYS | (PATH_INFO_KEYS if "path" in result or "dest" in result else set())
+    for key, value in result.items():
+        if not where and (key in ansible_adds or key.startswith("_")):
+            continue
+        if key not in doc:
+            missing.append(where + key)
+            continue
+        contains = doc[key].get("contains")
+        if not contains:
+            continue
+        for element in (value if isinstance(value, list) else [value]):
+            if isinstance(element, dict):
+                missing += undocumented(element, contains, f"{where}{key}.")
+    return sorted(set(missing))
+
+
+def adhoc(tmp_path, module: str, args: dict, check: bool = False, python: str = sys.executable,
+          options: tuple = ()) -> dict:
+    """Run one module on localhost with ``ansible``; return its result (from the tree callback).
+
+    Every result is also held against the module's RETURN documentation: a key the module returns that its
+    RETURN does not describe fails the test that saw it."""
     """Run one module on localhost with ``ansible``; return its result (from the tree callback)."""
     if shutil.which("ansible", path=BIN) is None:
         pytest.fail("ansible is not installed in the test virtualenv", pytrace=False)
@@ -37,10 +86,13 @@ def adhoc(tmp_path, module: str, args: dict, check: bool = False, python: str = 
             "-t", str(tree)]
     if check:
         argv.append("--check")
+    argv += list(options)
     done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, check=False,
                           env=ansible_env(tmp_path), cwd=ROOT, timeout=300)
     with open(tree / "localhost") as handle:
         result = json.load(handle)
+    if module.startswith("ovatool.vmware.") and "ansible_job_id" not in result:
+        assert undocumented(result, return_doc(module)) == [], f"{module} returns keys its RETURN does not describe"
     result["_stdout"] = done.stdout
     result["_rc"] = done.returncode
     shutil.rmtree(tree)
@@ -115,6 +167,23 @@ def test_vmx_info_module(tmp_path, vm):
     assert 0 < second["allocated_bytes"] < second["capacity_bytes"] // 2
     assert info["nics"] == [{"index": 0, "type": "vmxnet3", "network": "nat", "connection_type": "nat",
                              "address_type": "generated"}]
+
+
+def test_async_export_and_ova_export_wait(tmp_path, vm):
+    """An export started as an async job, then waited for by ova_export_wait (its action plugin and module)."""
+    progress = os.path.join(vm["out"], ".app.progress.json")
+    started = adhoc(tmp_path, "ovatool.vmware.ova_export",
+                    {"src": vm["vmx"], "dest": vm["out"] + "/", "progress_file": progress}, options=("-B", "600", "-P", "0"))
+    assert started["_rc"] == 0 and started["ansible_job_id"], started["_stdout"]
+    waited = adhoc(tmp_path, "ovatool.vmware.ova_export_wait",
+                   {"jobs": [{"jid": started["ansible_job_id"], "name": vm["vmx"], "progress_file": progress},
+                             {"name": "planned elsewhere", "changed": False, "msg": "current"}], "poll": 1})
+    assert waited["_rc"] == 0 and waited["changed"] is True and waited["failed_jobs"] == 0, waited["_stdout"]
+    job = waited["results"][0]
+    assert job["item"] == vm["vmx"] and job["dest"] == os.path.join(vm["out"], "App_Server.ova"), job
+    assert waited["results"][1] == {"name": "planned elsewhere", "changed": False, "msg": "current",
+                                    "item": "planned elsewhere"}
+    assert "exported to" in waited["_stdout"] and not os.path.exists(progress)
 
 
 def test_export_all_playbook(tmp_path, vm, images):

@@ -1,0 +1,98 @@
+# Copyright (c) ovatool.vmware contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What a release ships: the Galaxy tarball (only the collection, whatever lies in the tree) and the AWX
+execution environment's build context (ansible-builder create; no container engine runs here)."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+
+import pytest
+import yaml
+
+from test_ansible import BIN, ROOT
+
+# what `pip install .`, a test run, a demo run and an editor leave in a working tree
+DIRT = ["build/lib/ovatool_cli/engine/export.py", "build/lib/ovatool_cli/main.py", "ovatool.egg-info/PKG-INFO",
+        "src/ovatool.egg-info/PKG-INFO", "dist/ovatool-1.0.0-py3-none-any.whl", ".venv/bin/python",
+        ".ansible/collections/x", ".pytest_cache/v/cache/nodeids", ".hypothesis/examples/x",
+        "plugins/module_utils/_ovatool/__pycache__/export.cpython-311.pyc", "tests/__pycache__/conftest.pyc",
+        ".build/collections/x", "demo-output/ova/demo.ova", "tests/output/junit.xml",
+        "ovatool-vmware-0.1.0.tar.gz"]
+
+
+def version() -> str:
+    with open(os.path.join(ROOT, "galaxy.yml")) as handle:
+        return yaml.safe_load(handle)["version"]
+
+
+@pytest.fixture()
+def checkout(tmp_path):
+    """A copy of the checkout as git has it (what a clean clone holds), outside the real tree."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, check=True,
+                           stdout=subprocess.PIPE).stdout.decode().split("\0")
+    copy = tmp_path / "ovatool"
+    for name in filter(None, files):
+        source = os.path.join(ROOT, name)
+        if os.path.isfile(source):
+            os.makedirs(copy / os.path.dirname(name), exist_ok=True)
+            shutil.copy2(source, copy / name)
+    return copy
+
+
+def test_galaxy_tarball_ships_only_the_collection(checkout, tmp_path):
+    for name in DIRT:
+        (checkout / name).parent.mkdir(parents=True, exist_ok=True)
+        (checkout / name).write_text("dirt\n")
+    out = tmp_path / "dist-out"
+    subprocess.run([os.path.join(BIN, "ansible-galaxy"), "collection", "build", "--output-path", str(out), "."],
+                   cwd=str(checkout), check=True, stdout=subprocess.PIPE)
+    tarball = out / f"ovatool-vmware-{version()}.tar.gz"
+    with tarfile.open(str(tarball)) as archive:
+        names = archive.getnames()
+        manifest = json.load(archive.extractfile("MANIFEST.json"))
+    assert manifest["collection_info"]["version"] == version() and manifest["collection_info"]["name"] == "vmware"
+    unwanted = ("build", "dist", ".venv", ".ansible", ".pytest_cache", ".hypothesis", ".build", "demo-output",
+                "src", "tests/output")
+    leaked = [n for n in names if n.split("/")[0] in unwanted or n.startswith("tests/output")
+              or "__pycache__" in n or ".egg-info" in n or n.endswith((".tar.gz", ".pyc"))]
+    assert leaked == [], leaked
+    engines = [n for n in names if n.endswith("/export.py") and "_ovatool" in n or n.endswith("engine/export.py")]
+    assert engines == ["plugins/module_utils/_ovatool/export.py"], "the engine ships once"
+    for needed in ("plugins/modules/ova_export.py", "roles/export/tasks/main.yml", "playbooks/export_all.yml",
+                   "meta/runtime.yml", "meta/execution-environment.yml", "README.md", "CHANGELOG.rst",
+                   "LICENSES/GPL-3.0-or-later.txt"):
+        assert needed in names, needed
+
+
+def test_execution_environment_context(checkout, tmp_path):
+    """scripts/ee.sh from a clean checkout: the collection tarball and the Python requirements land in the
+    context, and ansible-galaxy installs the collection from it as the image build would (in _build)."""
+    env = dict(os.environ, VIRTUAL_ENV=os.path.dirname(BIN), PATH=BIN + os.pathsep + os.environ["PATH"])
+    done = subprocess.run(["bash", "scripts/ee.sh"], cwd=str(checkout), env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, universal_newlines=True, check=False)
+    assert done.returncode == 0, done.stdout
+    context = checkout / ".build" / "ee" / "context"
+    assert (context / "Containerfile").is_file() or (context / "Dockerfile").is_file(), os.listdir(str(context))
+    build = context / "_build"
+    with tarfile.open(str(build / "collections" / "ovatool-vmware.tar.gz")) as archive:
+        info = json.load(archive.extractfile("MANIFEST.json"))["collection_info"]
+    assert (info["namespace"], info["name"], info["version"]) == ("ovatool", "vmware", version())
+    wanted = (build / "requirements.txt").read_text()
+    for package in ("boto3", "paramiko", "cryptography"):
+        assert package in wanted, wanted
+    installed = tmp_path / "ee-collections"
+    # as in the image: no other copy of the collection on the collections path
+    subprocess.run([os.path.join(BIN, "ansible-galaxy"), "collection", "install", "-r", "requirements.yml",
+                    "-p", str(installed)], cwd=str(build), check=True, stdout=subprocess.PIPE,
+                   env=dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(installed)))
+    assert (installed / "ansible_collections" / "ovatool" / "vmware" / "MANIFEST.json").is_file()
+    # ansible-builder's own introspection over what was installed, as the image build runs it
+    found = subprocess.run([os.path.join(BIN, "python"), str(build / "scripts" / "introspect.py"), "introspect",
+                            str(installed)], check=True, stdout=subprocess.PIPE, universal_newlines=True).stdout
+    for package in ("boto3", "paramiko", "cryptography"):
+        assert package in found and "ovatool.vmware" in found, found
