@@ -40,6 +40,20 @@ def need_tool(name: str) -> str:
 
 
 @pytest.fixture(scope="session")
+def bare_python(tmp_path_factory) -> str:
+    """A Python with the standard library only, as on ESXi: a virtualenv without pip and without the packages of
+    the test run (boto3, paramiko, isal and zlib_ng do not import), made from the test run's own interpreter."""
+    import subprocess
+
+    folder = tmp_path_factory.mktemp("bare-python")
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True)
+    python = str(folder / "bin" / "python")
+    probe = subprocess.run([python, "-c", "import boto3"], capture_output=True, check=False)
+    assert probe.returncode != 0, "the bare Python sees the test run's packages"
+    return python
+
+
+@pytest.fixture(scope="session")
 def corpus() -> str:
     if not os.path.isdir(CORPUS):
         pytest.skip(f"the shared corpus is not at {CORPUS} (CI has it beside the checkout)")

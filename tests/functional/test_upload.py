@@ -175,15 +175,9 @@ def test_ova_upload_module_hides_secrets(s3, payload, tmp_path):
 
 
 @pytest.mark.parametrize("dest,library", [("s3://bucket/x.ova", "boto3"), ("sftp://u@127.0.0.1/tmp/x.ova", "paramiko")])
-def test_missing_library_message(payload, tmp_path, dest, library):
+def test_missing_library_message(payload, tmp_path, dest, library, bare_python):
     """On a host whose Python lacks boto3/paramiko, Ansible's standard missing_required_lib message."""
-    import subprocess
-
-    bare = "/usr/bin/python3"
-    if not os.path.exists(bare) or subprocess.run([bare, "-c", f"import {library}"], capture_output=True,
-                                                  check=False).returncode == 0:
-        pytest.skip(f"no Python without {library} on this machine to run the module with")
-    result = adhoc(tmp_path, "ovatool.vmware.ova_upload", {"src": payload, "dest": dest}, python=bare)
+    result = adhoc(tmp_path, "ovatool.vmware.ova_upload", {"src": payload, "dest": dest}, python=bare_python)
     assert result["_rc"] != 0 and f"Failed to import the required Python library ({library})" in result["msg"]
 
 
