@@ -114,7 +114,8 @@ def test_sftp_folder_dest_is_created_and_gets_the_file_name(sshd, payload, tmp_p
     assert os.listdir(str(folder)) == ["appliance.ova"]
     assert upload(UploadOptions(**options))["changed"] is False
     named = tmp_path / "sftp-named" / "deeper" / "renamed.ova"
-    upload(UploadOptions(**dict(options, dest=f"sftp://root@127.0.0.1:{sshd.port}{named}")))
+    options["dest"] = f"sftp://root@127.0.0.1:{sshd.port}{named}"
+    upload(UploadOptions(**options))
     assert sha256(str(named)) == sha256(payload)
 
 

@@ -116,7 +116,8 @@ def parse_manifest(text: str, problems: List[str]) -> Tuple[Dict[str, Tuple[str,
 
 def descriptor_namespace(envelope: ET.Element) -> str:
     """The OVF namespace of a parsed descriptor (1.x or 2.0); anything else is refused with a reason."""
-    namespace, _, local = envelope.tag[1:].partition("}") if envelope.tag.startswith("{") else ("", "", envelope.tag)
+    namespace = envelope.tag[1:].split("}", 1)[0] if envelope.tag.startswith("{") else ""
+    local = _local(envelope.tag)
     if local != "Envelope":
         raise OvatoolError(f"the root element is <{local}>, not an OVF <Envelope>")
     if namespace in OVF_NAMESPACES:
