@@ -266,8 +266,8 @@ msg:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ovatool.vmware.plugins.module_utils.common import run_engine
-from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export import ExportOptions, export_vm
-from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.progress import ProgressFile
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.run import ExportOptions, export_vm
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.host.progress import ProgressFile
 
 
 def main():

@@ -131,7 +131,7 @@ jobs:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.progress import job_status
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.host.progress import job_status
 
 
 def main():

@@ -154,7 +154,7 @@ msg:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.ovatool.vmware.plugins.module_utils.common import run_engine
-from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.upload import (
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage.upload import (
     MissingLibrary, UploadOptions, upload)
 
 

@@ -138,7 +138,7 @@ hard_power_off:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ovatool.vmware.plugins.module_utils.common import run_engine
-from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.power import (
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.host.power import (
     backend, restore_recorded, set_power, stop_and_record)
 
 

@@ -16,9 +16,9 @@ import time
 from typing import Any, Dict, List, Optional
 
 from .engine.errors import OvatoolError
-from .engine.export import ExportOptions, export_vm
+from .engine.export.run import ExportOptions, export_vm
 from .engine.info import read_vm_info
-from .engine.upload import UploadOptions, upload
+from .engine.storage.upload import UploadOptions, upload
 from .engine.verify import verify
 
 MB = 1000 * 1000

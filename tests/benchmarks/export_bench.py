@@ -79,10 +79,10 @@ def build_disks(work: str, size: int, data: int) -> Dict[str, str]:
 
 def compression_bound(vmdk: str, cores: int) -> Dict[str, Dict[str, float]]:
     """One core's throughput of each codec (default level) on the disk's allocated grains, x cores."""
-    from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool import codec as codecs
-    from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.disk import open_disk
-    from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.pipeline import grain_batches
-    from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.stream import GRAIN_BYTES
+    from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export import codec as codecs
+    from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.formats.disk import open_disk
+    from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.pipeline import grain_batches
+    from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.formats.vmdk import GRAIN_BYTES
     zero = bytes(GRAIN_BYTES)
     result = {}
     with open_disk(vmdk) as disk:
@@ -169,7 +169,7 @@ def main() -> int:
         vmx = build_disks(work, int(args.size_gib * GiB) // GiB * GiB or int(args.size_gib * GiB),
                           int(args.data_gib * GiB))
         sys.path.insert(0, COLLECTIONS)
-        from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool import codec as codecs
+        from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export import codec as codecs
         available = codecs.available()
         variants = [("ovatool default", {})]
         variants += [(f"ovatool {name}", {"codec": name}) for name in available]

@@ -15,10 +15,10 @@ import pytest
 
 import ovacheck
 import vmfactory
-from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool import vmx as vmxmod
-from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export import ExportOptions, export_vm
-from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.guestos import map_guest_os
-from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.ovf import NIC_SUBTYPES, SCSI_SUBTYPES
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.formats import vmx as vmxmod
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.run import ExportOptions, export_vm
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.formats.guestos import map_guest_os
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.formats.ovf import NIC_SUBTYPES, SCSI_SUBTYPES
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.verify import verify
 
 OVF, RASD = ovacheck.OVF_NS, ovacheck.RASD_NS

@@ -11,7 +11,7 @@ import shutil
 import pytest
 
 import vmfactory
-from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.power import (
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.host.power import (
     PowerError, VimCmd, Vmrun, restore_recorded, set_power, stop_and_record)
 from test_ansible import adhoc
 

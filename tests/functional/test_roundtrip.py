@@ -12,7 +12,7 @@ import pytest
 
 import ovacheck
 import vmfactory
-from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export import ExportOptions, export_vm
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.run import ExportOptions, export_vm
 
 MiB = 1024 * 1024
 

@@ -11,7 +11,7 @@ import pytest
 
 import servers
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.errors import OvatoolError
-from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.upload import UploadOptions, upload
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage.upload import UploadOptions, upload
 from test_ansible import adhoc
 
 MiB = 1024 * 1024
@@ -197,7 +197,7 @@ def test_s3_upload_interrupted_by_a_dead_server(tmp_path):
     try:
         server.make_bucket("crash")
         script = ("import sys; sys.path.insert(0, sys.argv[1]);"
-                  "from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.upload import *;"
+                  "from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage.upload import *;"
                   "upload(UploadOptions(src=sys.argv[2], dest='s3://crash/big.ova', endpoint_url=sys.argv[3],"
                   " access_key='test', secret_key='test', region='us-east-1', part_size_mb=5, threads=1))")
         collections = os.environ["ANSIBLE_COLLECTIONS_PATH"].split(os.pathsep)[0]

@@ -13,7 +13,7 @@ import tarfile
 import pytest
 
 import vmfactory
-from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export import ExportOptions, export_vm
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.run import ExportOptions, export_vm
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.verify import verify
 from test_ansible import adhoc
 

@@ -21,7 +21,7 @@ import ovacheck
 import vmfactory
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool import fileio
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.errors import OvatoolError
-from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export import ExportOptions, export_vm
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.run import ExportOptions, export_vm
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.verify import verify
 from test_bad_input import fails_cleanly, patch, snapshot, sparse_layout
 
@@ -129,7 +129,7 @@ def test_read_error_mid_disk(vm, monkeypatch):
         return real(fd, view, offset)
 
     monkeypatch.setattr(fileio, "pread_into", failing)
-    from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool import sparse
+    from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.formats import sparse
     monkeypatch.setattr(sparse, "pread_into", failing)
     message = fails_cleanly(vm, vm["disk"], "input/output error")
     assert "read error at byte" in message
@@ -162,7 +162,7 @@ def test_signal_mid_export_leaves_nothing(tmp_path, signum):
     out.mkdir()
     before = snapshot(os.path.dirname(vmx))
     script = ("import sys; sys.path.insert(0, sys.argv[1]);"
-              "from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export import *;"
+              "from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.run import *;"
               "export_vm(ExportOptions(src=sys.argv[2], dest=sys.argv[3], codec='zlib', compression='max',"
               " threads=1, progress=lambda e: print('progress', flush=True)))")
     proc = subprocess.Popen([sys.executable, "-c", script, os.path.join(ROOT, ".build", "collections"), vmx,
@@ -181,7 +181,7 @@ def test_two_exports_to_the_same_destination(vm):
     """Both finish; the result is one complete, valid OVA, never a mix; no temporary file remains."""
     dest = os.path.join(vm["out"], "same.ova")
     script = ("import sys; sys.path.insert(0, sys.argv[1]);"
-              "from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export import *;"
+              "from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.run import *;"
               "export_vm(ExportOptions(src=sys.argv[2], dest=sys.argv[3], force=True, threads=1))")
     procs = [subprocess.Popen([sys.executable, "-c", script, os.path.join(ROOT, ".build", "collections"),
                                vm["vmx"], dest]) for _copy in range(2)]
@@ -191,7 +191,7 @@ def test_two_exports_to_the_same_destination(vm):
 
 
 EXPORT_SCRIPT = ("import json, sys; sys.path.insert(0, sys.argv[1]);"
-                 "from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export import *;"
+                 "from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.run import *;"
                  "r = export_vm(ExportOptions(src=sys.argv[2], dest=sys.argv[3], codec='zlib', compression='max',"
                  " threads=1, refresh=True, progress=lambda e: print('progress', flush=True)));"
                  "print(json.dumps({k: r.get(k) for k in ('changed', 'current', 'warnings')}), flush=True)")
@@ -283,7 +283,7 @@ def test_secrets_are_no_log():
 
 
 def test_tls_is_verified_by_default():
-    from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.upload import UploadOptions
+    from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage.upload import UploadOptions
 
     assert UploadOptions(src="x", dest="y").validate_certs is True
     assert UploadOptions(src="x", dest="y").host_key_checking is True

@@ -17,10 +17,10 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
 
 import vmfactory  # noqa: E402
-from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool import descriptor, vmx  # noqa: E402
-from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.disk import open_disk  # noqa: E402
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.formats import descriptor, vmx  # noqa: E402
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.formats.disk import open_disk  # noqa: E402
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.errors import OvatoolError  # noqa: E402
-from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export import (  # noqa: E402
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.run import (  # noqa: E402
     ExportOptions, export_vm)
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.verify import verify  # noqa: E402
 

@@ -10,7 +10,9 @@ import tarfile
 
 import pytest
 
-from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool import manifest, ova, ovf
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.formats import manifest
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.formats import ova
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.formats import ovf
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.names import safe_name
 
 GiB = 1024 ** 3

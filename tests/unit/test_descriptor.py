@@ -9,8 +9,8 @@ import os
 
 import pytest
 
-from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool import descriptor as desc
-from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.disk import open_disk
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.formats import descriptor as desc
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.formats.disk import open_disk
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.errors import DiskFormatError
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.progress import ProgressFile, job_status
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.host.progress import ProgressFile, job_status
 
 
 def test_progress_file_records(tmp_path):

@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool import vmx
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.formats import vmx
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.errors import VmxError
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.info import vm_info
 
@@ -160,6 +160,6 @@ def test_invalid_bytes_for_the_encoding_are_replaced_with_a_warning(corpus):
     ("centos7-64", "centos7_64Guest", 107), ("Windows9-64", "windows9_64Guest", 1),
 ])
 def test_guest_os_mapping(vmx_id, vim_id, cim):
-    from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.guestos import map_guest_os
+    from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.formats.guestos import map_guest_os
 
     assert map_guest_os(vmx_id) == (vim_id, cim)

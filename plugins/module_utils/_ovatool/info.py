@@ -7,11 +7,11 @@ from __future__ import annotations
 import os
 from typing import Any, Dict
 
-from .disk import open_disk
+from .formats.disk import open_disk
 from .errors import OvatoolError
-from .guestos import map_guest_os
-from .pipeline import allocated_bytes
-from .vmx import DiskRef, VirtualMachine, load_vm
+from .formats.guestos import map_guest_os
+from .export.pipeline import allocated_bytes
+from .formats.vmx import DiskRef, VirtualMachine, load_vm
 
 
 def disk_info(ref: DiskRef, allocation: bool = False) -> Dict[str, Any]:

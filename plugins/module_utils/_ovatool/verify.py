@@ -23,9 +23,9 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from .errors import OvatoolError, os_error
 from .fileio import file_digest
-from .pipeline import resolve_threads
-from .sparse import MAGIC
-from .streamcheck import check_stream
+from .export.pipeline import resolve_threads
+from .formats.vmdk import MAGIC
+from .formats.streamcheck import check_stream
 
 OVF_NS = "http://schemas.dmtf.org/ovf/envelope/1"
 OVF2_NS = "http://schemas.dmtf.org/ovf/envelope/2"

@@ -1,7 +1,7 @@
 # Copyright (c) ovatool.vmware contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""streamOptimized VMDK writer, exactly as VMware writes it (FORMATS.md section 3).
+"""streamOptimized VMDK writer, exactly as VMware writes it (docs/formats.md).
 
 Header (gdOffset = GD_AT_END), embedded descriptor at sector 1, padding to
 the first grain at sector 128; grains (u64 LBA, u32 size, zlib data, padded
@@ -11,46 +11,12 @@ a footer marker with a header copy holding the real gdOffset, and EOS.
 """
 from __future__ import annotations
 
-import struct
 from array import array
 from typing import Callable, List, Optional, Tuple
 
-from .errors import OvatoolError
-from .sparse import FLAG_COMPRESSED, FLAG_MARKERS, FLAG_NEWLINE_TEST, GD_AT_END, HEADER, MAGIC, SECTOR
-
-GRAIN_SECTORS = 128
-GRAIN_BYTES = GRAIN_SECTORS * SECTOR
-GTES_PER_GT = 512
-DESCRIPTOR_SECTORS = 20
-OVERHEAD_SECTORS = 128  # align(1 + DESCRIPTOR_SECTORS, GRAIN_SECTORS)
-MARKER_EOS, MARKER_GT, MARKER_GD, MARKER_FOOTER = 0, 1, 2, 3
-MAX_OUTPUT_SECTORS = 0xFFFFFFFF  # grain table entries are u32 sectors
-_MARKER = struct.Struct("<QII")
-_GRAIN_HEAD = struct.Struct("<QI")
-
-
-def header_bytes(capacity_sectors: int, gd_offset: int) -> bytes:
-    head = HEADER.pack(
-        MAGIC, 3, FLAG_NEWLINE_TEST | FLAG_COMPRESSED | FLAG_MARKERS, capacity_sectors, GRAIN_SECTORS,
-        1, DESCRIPTOR_SECTORS, GTES_PER_GT, 0, gd_offset, OVERHEAD_SECTORS, 0, b"\n \r\n", 1)
-    return head + bytes(SECTOR - len(head))
-
-
-def marker(num_sectors: int, kind: int) -> bytes:
-    return _MARKER.pack(num_sectors, 0, kind) + bytes(SECTOR - _MARKER.size)
-
-
-def grain_record(lba_sectors: int, compressed: bytes) -> bytes:
-    """One grain: LBA, size, data, zero padding to the next sector."""
-    used = _GRAIN_HEAD.size + len(compressed)
-    return _GRAIN_HEAD.pack(lba_sectors, len(compressed)) + compressed + bytes(-used % SECTOR)
-
-
-def _le(table: array) -> bytes:
-    if struct.pack("=I", 1) != struct.pack("<I", 1):
-        table = array("I", table)
-        table.byteswap()
-    return table.tobytes()
+from ..errors import OvatoolError
+from .vmdk import (DESCRIPTOR_SECTORS, GD_AT_END, GRAIN_SECTORS, GTES_PER_GT, MARKER_EOS, MARKER_FOOTER, MARKER_GD,
+                   MARKER_GT, MAX_OUTPUT_SECTORS, OVERHEAD_SECTORS, SECTOR, marker, stream_header, u32_bytes)
 
 
 class StreamVmdkWriter:
@@ -68,7 +34,7 @@ class StreamVmdkWriter:
         desc = descriptor.encode("utf-8")
         if len(desc) > DESCRIPTOR_SECTORS * SECTOR:
             raise OvatoolError("the stream descriptor is too long")
-        self._emit(header_bytes(capacity_sectors, GD_AT_END))
+        self._emit(stream_header(capacity_sectors, GD_AT_END))
         self._emit(desc + bytes(DESCRIPTOR_SECTORS * SECTOR - len(desc)))
         self._emit(bytes((OVERHEAD_SECTORS - 1 - DESCRIPTOR_SECTORS) * SECTOR))
 
@@ -81,7 +47,7 @@ class StreamVmdkWriter:
         if self._gt is not None and any(self._gt):
             self._emit(marker(GTES_PER_GT * 4 // SECTOR, MARKER_GT))
             self.gd[self._gt_index] = self.position
-            self._emit(_le(self._gt))
+            self._emit(u32_bytes(self._gt))
         self._gt = None
 
     def write_grains(self, blob: bytes, entries: List[Tuple[int, int]]) -> None:
@@ -111,8 +77,8 @@ class StreamVmdkWriter:
         gd_sectors = -(-self.num_gts * 4 // SECTOR)
         self._emit(marker(gd_sectors, MARKER_GD))
         gd_offset = self.position
-        gd = _le(self.gd)
+        gd = u32_bytes(self.gd)
         self._emit(gd + bytes(gd_sectors * SECTOR - len(gd)))
         self._emit(marker(1, MARKER_FOOTER))
-        self._emit(header_bytes(self.capacity_sectors, gd_offset))
+        self._emit(stream_header(self.capacity_sectors, gd_offset))
         self._emit(marker(0, MARKER_EOS))

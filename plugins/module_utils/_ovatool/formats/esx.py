@@ -21,8 +21,9 @@ from __future__ import annotations
 import os
 import struct
 
-from .errors import DiskFormatError
-from .sparse import SECTOR, ZERO_GRAIN, GrainTableExtent
+from ..errors import DiskFormatError
+from .sparse import ZERO_GRAIN, GrainTableExtent
+from .vmdk import SECTOR
 
 COWD_MAGIC = b"COWD"
 _COWD = struct.Struct("<4s7I")

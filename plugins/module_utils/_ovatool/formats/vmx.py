@@ -18,7 +18,7 @@ import stat
 from dataclasses import dataclass, field
 from typing import Dict, Iterator, List, Optional, Tuple
 
-from .errors import VmxError, os_error
+from ..errors import VmxError, os_error
 
 MAX_VMX_BYTES = 8 * 1024 * 1024
 """Real .vmx files are a few KiB; anything this large is not one."""

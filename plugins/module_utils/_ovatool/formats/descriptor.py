@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
-from .errors import DiskFormatError
+from ..errors import DiskFormatError
 from .vmx import python_encoding
 
 MAX_DESCRIPTOR_BYTES = 1024 * 1024

@@ -13,11 +13,12 @@ import os
 from typing import Iterator, List, Optional, Tuple, Union
 
 from .descriptor import MAX_DESCRIPTOR_BYTES, Descriptor, decode_descriptor, parse_descriptor
-from .errors import DiskFormatError, OvatoolError, os_error
+from ..errors import DiskFormatError, OvatoolError, os_error
 from .esx import COWD_MAGIC, CowdExtent, SeSparseExtent
 from .flat import FlatExtent, ZeroExtent
-from .ranges import merge_ranges
-from .sparse import MAGIC, MAX_CAPACITY_SECTORS, SECTOR, SparseExtent, parse_header, read_embedded_descriptor
+from ..ranges import merge_ranges
+from .sparse import SparseExtent, read_embedded_descriptor
+from .vmdk import MAGIC, MAX_CAPACITY_SECTORS, SECTOR, parse_header
 
 Extent = Union[FlatExtent, SparseExtent, ZeroExtent, CowdExtent, SeSparseExtent]
 

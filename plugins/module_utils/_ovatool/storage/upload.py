@@ -23,9 +23,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Dict, Optional
 from urllib.parse import quote, unquote, urlsplit
 
-from .errors import OvatoolError, describe_os_error
-from .fileio import file_digest
-from .output import AtomicOutput
+from ..errors import OvatoolError, describe_os_error
+from ..fileio import file_digest
+from ..output import AtomicOutput
 
 MB = 1000 * 1000
 CHUNK = 8 * 1024 * 1024

@@ -25,9 +25,9 @@ import subprocess
 import time
 from typing import Any, Callable, Dict, List, Optional
 
-from .errors import OvatoolError, describe_os_error
-from .fileio import replace_small_file
-from .vmx import read_vmx
+from ..errors import OvatoolError, describe_os_error
+from ..fileio import replace_small_file
+from ..formats.vmx import read_vmx
 
 ON, OFF, SUSPENDED = "powered_on", "powered_off", "suspended"
 STATES = ("powered_off", "powered_on", "shutdown_guest", "suspended", "query")

@@ -15,7 +15,7 @@ import re
 import time
 from typing import Any, Dict, Optional
 
-from .fileio import replace_small_file
+from ..fileio import replace_small_file
 
 MB = 1000 * 1000
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from typing import Dict, List, Tuple
 
-from .manifest import new_hash
+from ..formats.manifest import new_hash
 
 BUFFER = 1 << 20
 

@@ -12,60 +12,16 @@ offset is checked against the file before it is used.
 from __future__ import annotations
 
 import os
-import struct
+import sys
 import zlib
 from array import array
-from dataclasses import dataclass
 from typing import Iterator, Optional, Tuple
 
-from .errors import DiskFormatError
-from .fileio import pread_into, zero_fill
-
-SECTOR = 512
-MAGIC = b"KDMV"
-HEADER = struct.Struct("<4sIIQQQQIQQQB4sH")
-GD_AT_END = 0xFFFFFFFFFFFFFFFF
-
-FLAG_NEWLINE_TEST = 1 << 0
-FLAG_REDUNDANT_GD = 1 << 1
-FLAG_ZERO_GRAIN_GTE = 1 << 2
-FLAG_COMPRESSED = 1 << 16
-FLAG_MARKERS = 1 << 17
-
-MAX_GRAIN_SECTORS = 2048  # 1 MiB; VMware uses 128 (64 KiB), older tools 8..128
-MAX_CAPACITY_SECTORS = 64 * 1024 ** 4 // SECTOR  # 64 TiB, above VMware's 62 TiB limit
-
-
-@dataclass
-class SparseHeader:
-    version: int
-    flags: int
-    capacity: int  # sectors
-    grain_size: int  # sectors
-    descriptor_offset: int
-    descriptor_size: int
-    gtes_per_gt: int
-    rgd_offset: int
-    gd_offset: int
-    overhead: int
-    compress_algorithm: int
-
-    @property
-    def compressed(self) -> bool:
-        return bool(self.flags & FLAG_COMPRESSED)
-
-
-def parse_header(raw: bytes, path: str) -> SparseHeader:
-    if len(raw) < HEADER.size:
-        raise DiskFormatError("truncated sparse header", path)
-    (magic, version, flags, capacity, grain, desc_off, desc_size, gtes, rgd, gd,
-     overhead, _unclean, _newline, algorithm) = HEADER.unpack_from(raw)
-    if magic != MAGIC:
-        raise DiskFormatError("not a hosted sparse extent (no KDMV magic)", path)
-    if version not in (1, 2, 3):
-        raise DiskFormatError(f"unsupported sparse extent version {version}", path)
-    return SparseHeader(version, flags, capacity, grain, desc_off, desc_size, gtes, rgd, gd, overhead, algorithm)
-
+from ..errors import DiskFormatError
+from ..fileio import pread_into, zero_fill
+from ..ranges import merge_ranges
+from .vmdk import (FLAG_ZERO_GRAIN_GTE, GD_AT_END, GRAIN_HEAD, MAX_CAPACITY_SECTORS, MAX_GRAIN_SECTORS, SECTOR,
+                   SparseHeader, parse_header)
 
 def read_embedded_descriptor(fd: int, header: SparseHeader, file_size: int, path: str) -> bytes:
     if header.descriptor_offset == 0 or header.descriptor_size == 0:
@@ -122,7 +78,7 @@ class GrainTableExtent:
         if offset <= 0 or offset + size > self.file_size:
             raise DiskFormatError(f"{what} lies outside the file of {self.file_size} bytes", self.path)
         table.frombytes(os.pread(self.fd, size, offset))
-        if struct.pack("=I", 1) != struct.pack("<I", 1):
+        if sys.byteorder != "little":
             table.byteswap()
         return table
 
@@ -168,9 +124,10 @@ class GrainTableExtent:
 
     def allocated_ranges(self) -> Iterator[Tuple[int, int]]:
         """Byte ranges (offset, length) of grains holding data, ascending, merged."""
+        return merge_ranges(self._data_grains())
+
+    def _data_grains(self) -> Iterator[Tuple[int, int]]:
         decode = self._entry
-        run_start = -1
-        run_end = -1
         for gt_index in range(len(self.gd)):
             if self.gd[gt_index] == 0:
                 continue
@@ -186,14 +143,7 @@ class GrainTableExtent:
                 start = base + slot * self.grain_bytes
                 if start >= self.capacity:
                     break
-                if start == run_end:
-                    run_end = start + self.grain_bytes
-                    continue
-                if run_start >= 0:
-                    yield run_start, min(run_end, self.capacity) - run_start
-                run_start, run_end = start, start + self.grain_bytes
-        if run_start >= 0:
-            yield run_start, min(run_end, self.capacity) - run_start
+                yield start, min(self.grain_bytes, self.capacity - start)
 
     def read_into(self, offset: int, view: memoryview) -> None:
         """Fill ``view`` with bytes [offset, offset+len(view)); unallocated grains read as zeros."""
@@ -228,23 +178,16 @@ class GrainTableExtent:
     def present_ranges(self, offset: int, length: int) -> Iterator[Tuple[int, int]]:
         """Sub-ranges of [offset, offset+length) this extent defines itself (data or explicit
         zeros), as opposed to leaving them to a parent disk."""
+        return merge_ranges(self._defined_grains(offset, offset + length))
+
+    def _defined_grains(self, pos: int, end: int) -> Iterator[Tuple[int, int]]:
         grain_bytes = self.grain_bytes
-        pos = offset
-        end = offset + length
-        run_start = run_end = -1
         while pos < end:
             grain = pos // grain_bytes
             take = min((grain + 1) * grain_bytes, end) - pos
             if self._grain_sector(grain) != 0:
-                if pos == run_end:
-                    run_end += take
-                else:
-                    if run_start >= 0:
-                        yield run_start, run_end - run_start
-                    run_start, run_end = pos, pos + take
+                yield pos, take
             pos += take
-        if run_start >= 0:
-            yield run_start, run_end - run_start
 
     def _fill(self, view: memoryview, file_offset: int) -> None:
         got = pread_into(self.fd, view, file_offset)
@@ -295,20 +238,20 @@ class SparseExtent(GrainTableExtent):
 
     def _inflate(self, grain: int, sector: int) -> bytes:
         """One compressed grain record (u64 LBA, u32 size, zlib data), checked and inflated."""
-        head = os.pread(self.fd, 12, sector * SECTOR)
-        if len(head) < 12:
+        head = os.pread(self.fd, GRAIN_HEAD.size, sector * SECTOR)
+        if len(head) < GRAIN_HEAD.size:
             raise DiskFormatError(f"compressed grain {grain} lies past the end of the file", self.path)
-        lba, size = struct.unpack("<QI", head)
+        lba, size = GRAIN_HEAD.unpack(head)
         expected_lba = grain * self.header.grain_size
         if lba != expected_lba:
             raise DiskFormatError(f"grain table entry for grain {grain} points at the grain of LBA {lba}",
                                   self.path)
-        if size == 0 or sector * SECTOR + 12 + size > self.file_size:
+        if size == 0 or sector * SECTOR + GRAIN_HEAD.size + size > self.file_size:
             raise DiskFormatError(f"compressed grain {grain} of {size} bytes runs past the end of the file",
                                   self.path)
         expected = min(self.grain_bytes, self.capacity - grain * self.grain_bytes)
         try:
-            data = zlib.decompress(os.pread(self.fd, size, sector * SECTOR + 12))
+            data = zlib.decompress(os.pread(self.fd, size, sector * SECTOR + GRAIN_HEAD.size))
         except zlib.error as exc:
             raise DiskFormatError(f"compressed grain {grain} does not inflate: {exc}", self.path) from None
         if len(data) < expected or len(data) > self.grain_bytes:

@@ -12,16 +12,13 @@ its size checked. Findings are returned as sentences, never raised.
 from __future__ import annotations
 
 import os
-import struct
 import zlib
 from typing import Dict, List, Optional, Tuple
 
 from .descriptor import decode_descriptor, parse_descriptor
-from .errors import DiskFormatError
-from .sparse import FLAG_COMPRESSED, FLAG_MARKERS, GD_AT_END, MAGIC, SECTOR, parse_header
-
-_RECORD = struct.Struct("<QII")
-MARKER_EOS, MARKER_GT, MARKER_GD, MARKER_FOOTER = 0, 1, 2, 3
+from ..errors import DiskFormatError
+from .vmdk import (FLAG_COMPRESSED, FLAG_MARKERS, GD_AT_END, GRAIN_HEAD, MAGIC, MARKER, MARKER_EOS, MARKER_FOOTER,
+                   MARKER_GD, MARKER_GT, SECTOR, parse_header, u32_table)
 MAX_FINDINGS = 20
 
 
@@ -78,10 +75,13 @@ def check_stream(fd: int, base: int, size: int, name: str, deep: bool = False) -
     footer = member.read(size - 2 * SECTOR, SECTOR)
     eos = member.read(size - SECTOR, SECTOR)
     gd_offset: Optional[int] = None
-    if _RECORD.unpack_from(footer_marker)[1:] != (0, MARKER_FOOTER) or footer[:4] != MAGIC:
+    if MARKER.unpack_from(footer_marker)[1:] != (0, MARKER_FOOTER) or footer[:4] != MAGIC:
         say("no footer before the end of the file (truncated or not closed)")
     else:
-        gd_offset = struct.unpack_from("<Q", footer, 56)[0]
+        try:
+            gd_offset = parse_header(footer, name).gd_offset
+        except DiskFormatError as exc:
+            say(f"the footer is not a valid header: {exc.message}")
     if eos != bytes(SECTOR):
         say("the file does not end with the end-of-stream marker")
     if header.gd_offset != GD_AT_END:
@@ -105,10 +105,10 @@ def _walk(member: _Member, header, deep: bool, say) -> Tuple[Dict[int, int], boo
     last_lba = -1
     while True:
         head = member.read(position, SECTOR)
-        if len(head) < _RECORD.size:
+        if len(head) < MARKER.size:
             say(f"truncated at byte {position}: the stream ends before its end-of-stream marker")
             return grains, False
-        lba, size, kind = _RECORD.unpack_from(head)
+        lba, size, kind = MARKER.unpack_from(head)
         if size == 0:
             if kind == MARKER_EOS and lba == 0:
                 return grains, True
@@ -123,14 +123,14 @@ def _walk(member: _Member, header, deep: bool, say) -> Tuple[Dict[int, int], boo
         elif lba <= last_lba:
             if not say(f"grain at byte {position} (LBA {lba}) is out of order"):
                 return grains, False
-        end = position + 12 + size
+        end = position + GRAIN_HEAD.size + size
         if end > member.size:
             say(f"grain at byte {position} runs past the end of the file")
             return grains, False
         if deep:
             expected = min(grain_bytes, (capacity - lba) * SECTOR)
             try:
-                data = zlib.decompress(member.read(position + 12, size))
+                data = zlib.decompress(member.read(position + GRAIN_HEAD.size, size))
                 if len(data) != expected:
                     if not say(f"grain at LBA {lba} inflates to {len(data)} bytes, not {expected}"):
                         return grains, False
@@ -139,7 +139,7 @@ def _walk(member: _Member, header, deep: bool, say) -> Tuple[Dict[int, int], boo
                     return grains, False
         grains[position // SECTOR] = lba
         last_lba = max(last_lba, lba)
-        position += -(-(12 + size) // SECTOR) * SECTOR
+        position += -(-(GRAIN_HEAD.size + size) // SECTOR) * SECTOR
 
 
 def _check_tables(member: _Member, header, gd_offset: int, grains: Dict[int, int], say) -> None:
@@ -150,7 +150,7 @@ def _check_tables(member: _Member, header, gd_offset: int, grains: Dict[int, int
     if len(raw) != entries * 4:
         say("the grain directory lies outside the file")
         return
-    directory = struct.unpack(f"<{entries}I", raw)
+    directory = u32_table(raw)
     for index, gt_sector in enumerate(directory):
         if gt_sector == 0:
             continue
@@ -159,7 +159,7 @@ def _check_tables(member: _Member, header, gd_offset: int, grains: Dict[int, int
             if not say(f"grain directory entry {index} points past the end of the file"):
                 return
             continue
-        for slot, sector in enumerate(struct.unpack(f"<{gtes}I", table_raw)):
+        for slot, sector in enumerate(u32_table(table_raw)):
             if sector == 0:
                 continue
             expected = index * span + slot * header.grain_size

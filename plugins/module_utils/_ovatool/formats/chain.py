@@ -16,8 +16,8 @@ import ntpath
 import os
 from typing import Callable, Iterator, List, Tuple
 
-from .errors import DiskFormatError
-from .ranges import merge_ranges
+from ..errors import DiskFormatError
+from ..ranges import merge_ranges
 
 MAX_DEPTH = 255  # VMware allows 255 snapshots; deeper means a loop or junk
 

@@ -13,20 +13,20 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
-from . import manifest, ovf
+from ..formats import manifest, ovf
 from .codec import Codec, select_codec
-from .descriptor import render_stream_descriptor
-from .disk import VirtualDisk, open_disk
-from .errors import OutputError, OvatoolError, VmxError, describe_os_error
-from .fileio import replace_small_file
-from .names import safe_name
+from ..formats.descriptor import render_stream_descriptor
+from ..formats.disk import VirtualDisk, open_disk
+from ..errors import OutputError, OvatoolError, VmxError, describe_os_error
+from ..fileio import replace_small_file
+from ..names import safe_name
 from .folder import FolderWriter
-from .output import AtomicFolder, AtomicOutput, CancelOnSignal, DestLock, remove_leftovers
-from .ova import OvaWriter
+from ..output import AtomicFolder, AtomicOutput, CancelOnSignal, DestLock, remove_leftovers
+from ..formats.ova import OvaWriter
 from .pipeline import allocated_bytes, resolve_threads, run_pipeline
-from .sign import Signer
-from .stream import StreamVmdkWriter
-from .vmx import DiskRef, VirtualMachine, load_vm, resolve_path
+from ..formats.sign import Signer
+from ..formats.stream import StreamVmdkWriter
+from ..formats.vmx import DiskRef, VirtualMachine, load_vm, resolve_path
 
 ADAPTER_TYPES = ("ide", "buslogic", "lsilogic", "legacyESX")
 MB = 1000 * 1000

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 from typing import Dict, Iterable, List, Tuple
 
-from .errors import OvatoolError
+from ..errors import OvatoolError
 
 ALGORITHMS = {"sha1": "SHA1", "sha256": "SHA256", "sha512": "SHA512"}
 

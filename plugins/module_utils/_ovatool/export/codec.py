@@ -14,7 +14,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Tuple, Union
 
-from .errors import OvatoolError
+from ..errors import OvatoolError
 
 CODECS = ("isal", "zlib-ng", "zlib")
 PRESETS = ("fast", "balanced", "max")

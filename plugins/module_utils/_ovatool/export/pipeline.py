@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple
 
 from .codec import Codec
-from .errors import ExportCancelled, OvatoolError
-from .stream import GRAIN_BYTES, GRAIN_SECTORS, grain_record
+from ..errors import ExportCancelled, OvatoolError
+from ..ranges import merge_ranges
+from ..formats.vmdk import GRAIN_BYTES, GRAIN_SECTORS, SECTOR, grain_record
 
 BATCH_GRAINS = 32  # 2 MiB of disk per task: large enough to amortise task overhead
 _ZERO_GRAIN = bytes(GRAIN_BYTES)
@@ -41,23 +42,10 @@ def grain_batches(ranges: Iterable[Tuple[int, int]], capacity: int,
                   batch_grains: int = BATCH_GRAINS) -> Iterator[Tuple[int, int]]:
     """(first grain, count) batches covering every grain a range touches, ascending."""
     last_grain = -(-capacity // GRAIN_BYTES)
-    start = end = -1
-    for offset, length in ranges:
-        if length <= 0:
-            continue
-        g0 = offset // GRAIN_BYTES
-        g1 = min(-(-(offset + length) // GRAIN_BYTES), last_grain)
-        if start >= 0 and g0 <= end:
-            end = max(end, g1)
-        else:
-            if start >= 0:
-                yield from _split(start, end, batch_grains)
-            start, end = g0, g1
-        while end - start > batch_grains:
-            yield start, batch_grains
-            start += batch_grains
-    if start >= 0:
-        yield from _split(start, end, batch_grains)
+    grains = ((offset // GRAIN_BYTES, min(-(-(offset + length) // GRAIN_BYTES), last_grain) - offset // GRAIN_BYTES)
+              for offset, length in ranges if length > 0)
+    for first, count in merge_ranges(grains):
+        yield from _split(first, first + count, batch_grains)
 
 
 def allocated_bytes(disk) -> int:
@@ -90,7 +78,7 @@ def compress_batch(data: bytearray, length: int, first_grain: int, compress: Cal
         record = grain_record(grain * GRAIN_SECTORS, compress(view[at:end]))
         parts.append(record)
         entries.append((grain, sectors))
-        sectors += len(record) // 512
+        sectors += len(record) // SECTOR
         data_bytes += end - at
     return b"".join(parts), entries, data_bytes
 

@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 from typing import Optional
 
-from .errors import OvatoolError
+from ..errors import OvatoolError
 from .manifest import ALGORITHMS
 
 

@@ -13,8 +13,8 @@ import errno
 import os
 from typing import Iterator, Tuple
 
-from .errors import DiskFormatError
-from .fileio import pread_into, zero_fill
+from ..errors import DiskFormatError
+from ..fileio import pread_into, zero_fill
 
 SECTOR = 512
 _SEEK_DATA = getattr(os, "SEEK_DATA", None)

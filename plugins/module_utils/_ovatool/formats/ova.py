@@ -18,7 +18,7 @@ from __future__ import annotations
 import tarfile
 from typing import BinaryIO, List, Tuple
 
-from .errors import OvatoolError
+from ..errors import OvatoolError
 from .manifest import new_hash
 
 BLOCK = 512
