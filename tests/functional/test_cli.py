@@ -162,8 +162,11 @@ def test_ctrl_c_stops_cleanly(tmp_path):
     out.mkdir()
     if OVATOOL is None:
         pytest.fail("the ovatool command is not installed", pytrace=False)
+    # SIGINT as a terminal delivers it, even where the test run itself was started with SIGINT ignored (a
+    # background job of a shell without job control): Python then installs its KeyboardInterrupt handler
     proc = subprocess.Popen([OVATOOL, "export", vmx, "-o", str(out) + "/", "--codec", "zlib", "--compression", "max",  # pylint: disable=consider-using-with
-                             "--threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                             "--threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # pylint: disable=subprocess-popen-preexec-fn
     assert proc.stderr.readline().startswith(b"Slow-disk1.vmdk:"), "no progress line: the export did not start"
     time.sleep(0.3)
     proc.send_signal(signal.SIGINT)

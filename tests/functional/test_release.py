@@ -17,7 +17,7 @@ import yaml
 from test_ansible import BIN, ROOT
 
 # what `pip install .`, a test run, a demo run and an editor leave in a working tree
-DIRT = ["build/lib/ovatool_cli/engine/export.py", "build/lib/ovatool_cli/main.py", "ovatool.egg-info/PKG-INFO",
+DIRT = ["build/lib/ovatool_cli/engine/errors.py", "build/lib/ovatool_cli/main.py", "ovatool.egg-info/PKG-INFO",
         "src/ovatool.egg-info/PKG-INFO", "dist/ovatool-1.0.0-py3-none-any.whl", ".venv/bin/python",
         ".ansible/collections/x", ".pytest_cache/v/cache/nodeids", ".hypothesis/examples/x",
         "plugins/module_utils/_ovatool/__pycache__/export.cpython-311.pyc", "tests/__pycache__/conftest.pyc",
@@ -61,8 +61,8 @@ def test_galaxy_tarball_ships_only_the_collection(checkout, tmp_path):
     leaked = [n for n in names if n.split("/")[0] in unwanted or n.startswith("tests/output")
               or "__pycache__" in n or ".egg-info" in n or n.endswith((".tar.gz", ".pyc"))]
     assert leaked == [], leaked
-    engines = [n for n in names if n.endswith("/export.py") and "_ovatool" in n or n.endswith("engine/export.py")]
-    assert engines == ["plugins/module_utils/_ovatool/export.py"], "the engine ships once"
+    engines = [n for n in names if n.endswith("/errors.py")]
+    assert engines == ["plugins/module_utils/_ovatool/errors.py"], "the engine ships once"
     for needed in ("plugins/modules/ova_export.py", "roles/export/tasks/main.yml", "playbooks/export_all.yml",
                    "meta/runtime.yml", "meta/execution-environment.yml", "README.md", "CHANGELOG.rst",
                    "LICENSES/GPL-3.0-or-later.txt"):

@@ -200,6 +200,7 @@ def verify_signature(cert: Member, mf: Member, problems: List[str]) -> Dict[str,
     data = _read(mf, 16 << 20)
     try:
         from cryptography import x509
+        from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
         from cryptography.hazmat.primitives import hashes
         from cryptography.hazmat.primitives.asymmetric import padding
 
@@ -207,7 +208,7 @@ def verify_signature(cert: Member, mf: Member, problems: List[str]) -> Dict[str,
         try:
             certificate.public_key().verify(signature, data, padding.PKCS1v15(), getattr(hashes, algorithm.upper())())
             valid = True
-        except Exception:  # cryptography raises InvalidSignature (and others for odd keys)
+        except (InvalidSignature, UnsupportedAlgorithm, TypeError, ValueError):  # TypeError: not an RSA key
             valid = False
         method = "cryptography"
         subject = certificate.subject.rfc4514_string()

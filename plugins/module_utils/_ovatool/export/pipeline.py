@@ -21,6 +21,8 @@ from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple
 
 from .codec import Codec
 from ..errors import ExportCancelled, OvatoolError
+from ..formats.stream import StreamVmdkWriter
+from ..protocols import DiskReader
 from ..ranges import merge_ranges
 from ..formats.vmdk import GRAIN_BYTES, GRAIN_SECTORS, SECTOR, grain_record
 
@@ -48,7 +50,7 @@ def grain_batches(ranges: Iterable[Tuple[int, int]], capacity: int,
         yield from _split(first, first + count, batch_grains)
 
 
-def allocated_bytes(disk) -> int:
+def allocated_bytes(disk: DiskReader) -> int:
     """Bytes an export reads from ``disk``: whole grains touched by data (a metadata walk only)."""
     return sum(min(count * GRAIN_BYTES, disk.capacity - first * GRAIN_BYTES)
                for first, count in grain_batches(disk.allocated_ranges(), disk.capacity))
@@ -92,7 +94,7 @@ def resolve_threads(threads: int) -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def run_pipeline(disk, writer, codec: Codec, threads: int = 0,
+def run_pipeline(disk: DiskReader, writer: StreamVmdkWriter, codec: Codec, threads: int = 0,
                  progress: Optional[Progress] = None,
                  cancelled: Optional[Callable[[], bool]] = None) -> DiskStats:
     """Export one virtual disk's data into ``writer`` (a StreamVmdkWriter).

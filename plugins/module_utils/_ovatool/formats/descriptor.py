@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
-from ..errors import DiskFormatError
+from ..errors import DiskFormatError, VmxError
 from .vmx import python_encoding
 
 MAX_DESCRIPTOR_BYTES = 1024 * 1024
@@ -81,7 +81,7 @@ def decode_descriptor(raw: bytes, path: str, embedded: bool = False) -> str:
     if match:
         try:
             encoding = python_encoding(match.group(1).decode("ascii", "replace"))
-        except Exception:
+        except VmxError:  # an encoding Python does not know: read it as UTF-8, replacing what does not fit
             encoding = "utf-8"
     return raw.decode(encoding, errors="replace")
 

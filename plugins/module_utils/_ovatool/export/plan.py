@@ -1,0 +1,188 @@
+# Copyright (c) ovatool.vmware contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The plan of one export: what is read, what is written, with which options.
+
+Built once, from the VMX and the caller's options, before any disk is opened; immutable afterwards. Everything
+downstream (the package writer, the fingerprint, the result) reads its facts from here instead of passing
+loose values around, so that no later step can rename the appliance or re-derive a member name differently.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
+
+from ..errors import OutputError, OvatoolError, VmxError
+from ..formats import manifest, ovf
+from ..formats.vmx import DiskRef, VirtualMachine, load_vm, resolve_path
+from ..names import safe_name
+from .codec import Codec, select_codec
+from .pipeline import resolve_threads
+
+FORMATS = ("ova", "ovf")
+
+# A progress callback receives a dict: disk, done_bytes, total_bytes, and so on.
+ProgressCallback = Callable[[Dict[str, Any]], None]
+
+
+@dataclass
+class ExportOptions:
+    """What the caller asks for (the module's and the command's options)."""
+
+    src: str
+    dest: str
+    force: bool = False
+    threads: int = 0
+    compression: Union[str, int] = "fast"
+    codec: str = "auto"
+    manifest: str = "sha256"
+    name: Optional[str] = None
+    format: str = "ova"
+    max_hardware_version: Optional[int] = None
+    export_flags: Sequence[str] = ()
+    private_key: Optional[str] = None
+    private_key_passphrase: Optional[str] = None
+    certificate: Optional[str] = None
+    include_images: bool = False
+    refresh: bool = False
+    check_mode: bool = False
+    progress: Optional[ProgressCallback] = None
+
+
+@dataclass(frozen=True)
+class PlannedDisk:
+    """One virtual disk and the member it becomes."""
+
+    ref: DiskRef
+    href: str  # member name, e.g. App-disk1.vmdk
+    file_id: str  # ovf:id in References
+    disk_id: str  # ovf:diskId in DiskSection
+
+
+@dataclass(frozen=True)
+class SideFile:
+    """A file that travels beside the disks unchanged: a CD-ROM's ISO, or the NVRAM."""
+
+    path: str
+    href: str
+    file_id: str
+    cdrom: Optional[int]  # index into vm.cdroms, None for the NVRAM
+
+
+@dataclass(frozen=True)
+class ExportPlan:
+    vmx: str  # absolute path of the .vmx
+    vm: VirtualMachine
+    name: str  # the appliance's name: <ovf:Name>, as the VMX (or the ``name`` option) says
+    base: str  # the file-name stem of every member, from ``name`` made safe
+    dest: str  # the package: a .ova file, or the folder of an OVF package
+    format: str  # ova | ovf
+    codec: Codec
+    threads: int
+    algorithm: str  # manifest digest
+    flags: Tuple[str, ...]
+    max_hardware_version: Optional[int]
+    include_images: bool
+    signing: Optional[Tuple[str, str, Optional[str]]]  # private key, certificate, passphrase
+    disks: Tuple[PlannedDisk, ...]
+    side_files: Tuple[SideFile, ...]
+    warnings: Tuple[str, ...] = field(default=())
+
+    @property
+    def ovf_name(self) -> str:
+        return self.base + ".ovf"
+
+    @property
+    def mf_name(self) -> str:
+        return self.base + ".mf"
+
+    @property
+    def cert_name(self) -> str:
+        return self.base + ".cert"
+
+    def ovf_options(self) -> ovf.OvfOptions:
+        options = ovf.OvfOptions(hardware_version=self.max_hardware_version, flags=self.flags)
+        for side in self.side_files:
+            if side.cdrom is None:
+                options.nvram_file_id = side.file_id
+            else:
+                options.cdrom_files[side.cdrom] = side.file_id
+        return options
+
+
+def resolve_dest(dest: str, base: str, fmt: str = "ova") -> str:
+    """Where the package goes.
+
+    ova: ``dest`` itself, or ``dest/<base>.ova`` when it is a folder or ends in a slash.
+    ovf: a folder holding the files; ``dest/<base>`` when ``dest`` ends in a slash, else ``dest``
+    itself (the package folder, created when complete).
+    """
+    dest = os.path.expanduser(dest)
+    if fmt == "ovf" and not dest.endswith(("/", os.sep)):
+        folder = os.path.dirname(os.path.abspath(dest))
+        if not os.path.isdir(folder):
+            raise OutputError(f"the destination folder {folder} does not exist", dest)
+        return os.path.abspath(dest)
+    if dest.endswith(("/", os.sep)) or os.path.isdir(dest):
+        if not os.path.isdir(dest):
+            raise OutputError("the destination folder does not exist", dest)
+        return os.path.join(os.path.abspath(dest), base + (".ova" if fmt == "ova" else ""))
+    folder = os.path.dirname(os.path.abspath(dest))
+    if not os.path.isdir(folder):
+        raise OutputError(f"the destination folder {folder} does not exist", dest)
+    return os.path.abspath(dest)
+
+
+def _side_files(vm: VirtualMachine, base: str, first_id: int, include_images: bool,
+                warnings: list) -> Tuple[SideFile, ...]:
+    """The ISOs of CD-ROMs (with ``include_images``), then the NVRAM, in member order."""
+    found = []
+    if include_images:
+        for number, cdrom in enumerate(vm.cdroms):
+            if cdrom.device_type != "cdrom-image" or not cdrom.file_name:
+                continue
+            path = resolve_path(vm.folder, cdrom.file_name)
+            if os.path.isfile(path):
+                found.append((path, "iso", number))
+            else:
+                warnings.append(f"{cdrom.controller}:{cdrom.unit}: the ISO {cdrom.file_name} is not on this host; "
+                                "the CD-ROM is exported empty")
+    if vm.nvram:
+        path = os.path.join(vm.folder, vm.nvram.replace("\\", "/"))
+        if os.path.isfile(path):
+            found.append((path, "nvram", None))
+    return tuple(SideFile(path, f"{base}-file{number}.{extension}", f"file{first_id + number - 1}", cdrom)
+                 for number, (path, extension, cdrom) in enumerate(found, 1))
+
+
+def plan_export(options: ExportOptions) -> ExportPlan:
+    """Check the options against the VMX and decide every name and path; reads no disk."""
+    src = os.path.abspath(os.path.expanduser(options.src))
+    vm = load_vm(src)
+    if vm.encrypted:
+        raise VmxError("the VM is encrypted (encryption.keySafe / vmx.encryptionType); "
+                       "remove the encryption in VMware before exporting it", src)
+    fmt = (options.format or "ova").lower()
+    if fmt not in FORMATS:
+        raise OvatoolError(f'format "{options.format}" is not {" or ".join(FORMATS)}')
+    flags = tuple(sorted(set(f.strip().lower() for f in options.export_flags or ())))
+    unknown = [f for f in flags if f not in ovf.EXPORT_FLAGS]
+    if unknown:
+        raise OvatoolError(f"unknown export flag(s) {', '.join(unknown)}: use {', '.join(ovf.EXPORT_FLAGS)}")
+    if bool(options.private_key) != bool(options.certificate):
+        raise OvatoolError("signing needs both private_key and certificate")
+    name = options.name or vm.name
+    base = safe_name(name, fallback=os.path.splitext(os.path.basename(src))[0])
+    warnings = list(vm.warnings)
+    disks = tuple(PlannedDisk(ref, f"{base}-disk{i + 1}.vmdk", f"file{i + 1}", f"vmdisk{i + 1}")
+                  for i, ref in enumerate(vm.disks))
+    return ExportPlan(
+        vmx=src, vm=vm, name=name, base=base, dest=resolve_dest(options.dest, base, fmt), format=fmt,
+        codec=select_codec(options.codec, options.compression), threads=resolve_threads(options.threads),
+        algorithm=manifest.check_algorithm(options.manifest), flags=flags,
+        max_hardware_version=options.max_hardware_version, include_images=options.include_images,
+        signing=(options.private_key, options.certificate, options.private_key_passphrase)
+        if options.private_key and options.certificate else None,
+        disks=disks, side_files=_side_files(vm, base, len(disks) + 1, options.include_images, warnings),
+        warnings=tuple(warnings))
