@@ -13,7 +13,7 @@ DEMO=${OVATOOL_DEMO_DIR:-$ROOT/demo-output}
 mkdir -p "$DEMO"
 if [ ! -f "$DEMO/vms/demo-appliance/demo-appliance.vmx" ]; then
   echo "Making the demo VM (ext4 with real files from this machine, mostly empty) in $DEMO/vms"
-  python "$ROOT/tests/vmfactory.py" demo "$DEMO" >/dev/null
+  (cd "$ROOT/tests" && python -m support.vmfactory demo "$DEMO" >/dev/null)
 fi
 
 mkdir -p "$DEMO/shelf"

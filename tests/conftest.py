@@ -1,9 +1,15 @@
 # Copyright (c) ovatool.vmware contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Shared fixtures: the engine on sys.path, the corpus, oracles, and real disk images."""
+"""Shared fixtures: the collection where Ansible and Python find it, the corpus, oracles, and real disk images.
+
+Import paths come from pytest's ``pythonpath`` setting (pyproject.toml: ``tests`` for the helper package
+``support``, ``.build/collections`` for ``ansible_collections.ovatool.vmware``, a link to this checkout that is
+made here when missing) and reach the processes the tests start through ``PYTHONPATH``.
+"""
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import sys
@@ -19,13 +25,14 @@ if not os.path.lexists(_link):
         os.symlink(ROOT, _link)
     except FileExistsError:  # another xdist worker made it first
         pass
-if COLLECTIONS not in sys.path:
-    sys.path.insert(0, COLLECTIONS)
+    sys.path_importer_cache.pop(COLLECTIONS, None)  # looked up before it existed: look again
+    importlib.invalidate_caches()
 os.environ.setdefault("ANSIBLE_COLLECTIONS_PATH", COLLECTIONS)
-sys.path.insert(0, os.path.join(ROOT, "tests"))
-sys.path.insert(0, os.path.join(ROOT, "tests", "functional"))  # shared helpers of the functional tests
+os.environ["PYTHONPATH"] = os.pathsep.join([COLLECTIONS, os.path.join(ROOT, "tests")] + [
+    entry for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep) if entry])
 
-import vmfactory  # noqa: E402
+from support import vmfactory  # noqa: E402  # pylint: disable=wrong-import-position
+
 
 CORPUS = os.environ.get("OVATOOL_CORPUS", os.path.join(os.path.dirname(ROOT), "shared", "corpus"))
 MiB = 1024 * 1024

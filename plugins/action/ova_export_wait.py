@@ -15,19 +15,12 @@ from ansible.errors import AnsibleConnectionFailure
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
+from ansible_collections.ovatool.vmware.plugins.module_utils.export_wait import controller_spec
+
 display = Display()
 
 MODULE = "ovatool.vmware.ova_export_wait"
-SPEC = {
-    "jobs": {"type": "list", "elements": "dict", "required": True},
-    "progress_dir": {"type": "str"},  # a path on the host
-    "timeout": {"type": "int", "default": 86400},
-    "poll": {"type": "int", "default": 5},
-    "progress_interval": {"type": "int", "default": 30},
-    "reconnect_timeout": {"type": "int", "default": 300},
-    "cleanup": {"type": "bool", "default": True},
-    "async_dir": {"type": "str"},  # a path on the host: the module expands it there
-}
+SPEC = controller_spec()
 
 
 def human_bytes(count) -> str:

@@ -268,6 +268,10 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ovatool.vmware.plugins.module_utils.common import run_engine
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.run import ExportOptions, export_vm
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.host.progress import ProgressFile
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.codec import CODECS
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.plan import FORMATS
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.formats.manifest import ALGORITHMS
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.formats.ovf import EXPORT_FLAGS
 
 
 def main():
@@ -280,11 +284,11 @@ def main():
             name=dict(type="str"),
             threads=dict(type="int", default=0),
             compression=dict(type="str", default="fast"),
-            codec=dict(type="str", default="auto", choices=["auto", "isal", "zlib-ng", "zlib"]),
-            manifest=dict(type="str", default="sha256", choices=["sha1", "sha256", "sha512"]),
-            format=dict(type="str", default="ova", choices=["ova", "ovf"]),
+            codec=dict(type="str", default="auto", choices=["auto"] + list(CODECS)),
+            manifest=dict(type="str", default="sha256", choices=list(ALGORITHMS)),
+            format=dict(type="str", default="ova", choices=list(FORMATS)),
             max_hardware_version=dict(type="int"),
-            export_flags=dict(type="list", elements="str", default=[], choices=["mac", "uuid", "extraconfig"]),
+            export_flags=dict(type="list", elements="str", default=[], choices=list(EXPORT_FLAGS)),
             private_key=dict(type="path"),
             private_key_passphrase=dict(type="str", no_log=True),
             certificate=dict(type="path"),

@@ -132,22 +132,11 @@ jobs:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.host.progress import job_status
+from ansible_collections.ovatool.vmware.plugins.module_utils.export_wait import ARGUMENT_SPEC
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            jobs=dict(type="list", elements="dict", required=True),
-            progress_dir=dict(type="path"),
-            timeout=dict(type="int", default=86400),
-            poll=dict(type="int", default=5),
-            progress_interval=dict(type="int", default=30),
-            reconnect_timeout=dict(type="int", default=300),
-            cleanup=dict(type="bool", default=True),
-            async_dir=dict(type="path"),
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     params = module.params
     if not params["async_dir"]:
         module.fail_json(msg="ova_export_wait runs through its action plugin, which tells it the async job folder")

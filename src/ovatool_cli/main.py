@@ -16,6 +16,10 @@ import time
 from typing import Any, Dict, List, Optional
 
 from .engine.errors import OvatoolError
+from .engine.export.codec import CODECS, PRESETS
+from .engine.export.plan import FORMATS
+from .engine.formats.manifest import ALGORITHMS
+from .engine.formats.ovf import EXPORT_FLAGS
 from .engine.export.run import ExportOptions, export_vm
 from .engine.info import read_vm_info
 from .engine.storage.upload import UploadOptions, upload
@@ -191,12 +195,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--force", action="store_true", help="overwrite an existing output")
     export.add_argument("--name", help="name of the virtual system in the OVA (default: the VM's name)")
     export.add_argument("--threads", type=int, default=0, help="compression threads, 0 = all cores (default)")
-    export.add_argument("--compression", default="fast", help="fast (default), balanced, max, or 1..9")
-    export.add_argument("--codec", default="auto", choices=["auto", "isal", "zlib-ng", "zlib"])
-    export.add_argument("--manifest", default="sha256", choices=["sha1", "sha256", "sha512"])
-    export.add_argument("--format", default="ova", choices=["ova", "ovf"], help="one archive, or a folder of files")
+    export.add_argument("--compression", default="fast", help=f"{', '.join(PRESETS)} or a level 1..9 (default: fast)")
+    export.add_argument("--codec", default="auto", choices=["auto"] + list(CODECS))
+    export.add_argument("--manifest", default="sha256", choices=list(ALGORITHMS))
+    export.add_argument("--format", default="ova", choices=list(FORMATS), help="one archive, or a folder of files")
     export.add_argument("--max-hardware-version", type=int, help="cap the vmx-NN hardware version in the OVF")
-    export.add_argument("--export-flag", dest="export_flags", action="append", choices=["mac", "uuid", "extraconfig"],
+    export.add_argument("--export-flag", dest="export_flags", action="append", choices=list(EXPORT_FLAGS),
                         help="keep MAC addresses, the BIOS UUID, or the other VMX keys (repeatable)")
     export.add_argument("--private-key", help="PEM RSA key signing the manifest (passphrase: $OVATOOL_KEY_PASSPHRASE)")
     export.add_argument("--certificate", help="PEM certificate of the signer")

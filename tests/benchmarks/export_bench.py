@@ -11,7 +11,9 @@ codec, and with 1 and all threads. It prints wall time, MB/s of allocated data, 
 ratios against qemu-img, and the peak RSS of each run's process tree; and the compression bound
 (one core's codec throughput on the same grains, times the cores).
 
-    .venv/bin/python tests/benchmarks/export_bench.py --size-gib 8 --data-gib 2
+    bash scripts/bench.sh --size-gib 8 --data-gib 2
+
+(scripts/bench.sh sets up the virtualenv and the import paths, then runs this file.)
 """
 from __future__ import annotations
 
@@ -27,21 +29,19 @@ from typing import Dict, List, Optional
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "tests"))
 COLLECTIONS = os.path.join(ROOT, ".build", "collections")
-sys.path.insert(0, COLLECTIONS)
 
-import vmfactory  # noqa: E402  pylint: disable=wrong-import-position
+try:
+    from support import vmfactory
+    from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export import codec as codecs
+    from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.pipeline import grain_batches
+    from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.formats.disk import open_disk
+    from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.formats.vmdk import GRAIN_BYTES
+except ImportError as exc:
+    raise SystemExit(f"{exc}: run the benchmark as `bash scripts/bench.sh ...`, which sets the import paths") from None
 
 GiB = 1024 ** 3
 MB = 1000 ** 2
-
-
-def ensure_collection_link() -> None:
-    link = os.path.join(COLLECTIONS, "ansible_collections", "ovatool", "vmware")
-    if not os.path.lexists(link):
-        os.makedirs(os.path.dirname(link), exist_ok=True)
-        os.symlink(ROOT, link)
 
 
 def measure(argv: List[str], env: Optional[Dict[str, str]] = None) -> Dict[str, float]:
@@ -79,10 +79,6 @@ def build_disks(work: str, size: int, data: int) -> Dict[str, str]:
 
 def compression_bound(vmdk: str, cores: int) -> Dict[str, Dict[str, float]]:
     """One core's throughput of each codec (default level) on the disk's allocated grains, x cores."""
-    from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export import codec as codecs
-    from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.formats.disk import open_disk
-    from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.pipeline import grain_batches
-    from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.formats.vmdk import GRAIN_BYTES
     zero = bytes(GRAIN_BYTES)
     result = {}
     with open_disk(vmdk) as disk:
@@ -157,7 +153,6 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("--huge-only", action="store_true", help="only the 1 TiB sparse disk memory check")
     args = parser.parse_args()
-    ensure_collection_link()
     python = sys.executable
     work = args.workdir or tempfile.mkdtemp(prefix="ovatool-bench-")
     os.makedirs(work, exist_ok=True)
@@ -168,8 +163,6 @@ def main() -> int:
     try:
         vmx = build_disks(work, int(args.size_gib * GiB) // GiB * GiB or int(args.size_gib * GiB),
                           int(args.data_gib * GiB))
-        sys.path.insert(0, COLLECTIONS)
-        from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export import codec as codecs
         available = codecs.available()
         variants = [("ovatool default", {})]
         variants += [(f"ovatool {name}", {"codec": name}) for name in available]

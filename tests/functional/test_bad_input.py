@@ -4,62 +4,22 @@
 """Bad input: a clear error naming the file and the problem, nothing left behind, sources unchanged."""
 from __future__ import annotations
 
-import hashlib
 import os
 import struct
 
 import pytest
 
-import vmfactory
+from support import vmfactory
+from support.sources import fails_cleanly, patch, sparse_layout
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.errors import OvatoolError
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.run import ExportOptions, export_vm
 
 MiB = 1024 * 1024
 
 
-def snapshot(folder: str) -> dict:
-    """Content digest and mtime of every file below ``folder``."""
-    state = {}
-    for base, _dirs, files in os.walk(folder):
-        for name in files:
-            path = os.path.join(base, name)
-            with open(path, "rb") as handle:
-                state[path] = (hashlib.sha256(handle.read()).hexdigest(), os.stat(path).st_mtime_ns)
-    return state
-
-
 @pytest.fixture()
 def vm(sparse_vm):
     return sparse_vm
-
-
-def fails_cleanly(vm, *needles, **options):
-    before = snapshot(vm["folder"])
-    with pytest.raises(OvatoolError) as info:
-        export_vm(ExportOptions(src=vm["vmx"], dest=vm["out"] + "/", **options))
-    message = str(info.value)
-    for needle in needles:
-        assert needle in message, message
-    assert os.listdir(vm["out"]) == [], "something was left at the destination"
-    assert snapshot(vm["folder"]) == before, "a source changed"
-    return message
-
-
-def patch(path: str, offset: int, data: bytes) -> None:
-    with open(path, "r+b") as handle:
-        handle.seek(offset)
-        handle.write(data)
-
-
-def sparse_layout(path: str):
-    with open(path, "rb") as handle:
-        head = handle.read(512)
-        gd_offset = struct.unpack_from("<Q", head, 56)[0]
-        handle.seek(gd_offset * 512)
-        gt_sector = struct.unpack("<I", handle.read(4))[0]
-        handle.seek(gt_sector * 512)
-        table = struct.unpack("<512I", handle.read(2048))
-    return gd_offset, gt_sector, table
 
 
 def test_missing_vmx(vm):

@@ -10,8 +10,7 @@ import struct
 
 import pytest
 
-import ovacheck
-import vmfactory
+from support import ovacheck, vmfactory
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.errors import OvatoolError
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.run import ExportOptions, export_vm
 
@@ -121,7 +120,7 @@ def test_esxi_delta_over_vmfs_base(tmp_path, images, kind):
     """ESXi snapshot deltas over a thin vmfs base; qemu-img's reading of the same chain is the oracle."""
     from test_roundtrip import make_vmfs
 
-    import esxfactory
+    from support import esxfactory
 
     folder = tmp_path / "vm"
     folder.mkdir()

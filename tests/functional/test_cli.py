@@ -17,9 +17,9 @@ import termios
 
 import pytest
 
-import vmfactory
+from support import vmfactory
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.run import ExportOptions, export_vm
-from test_ansible import adhoc
+from support.ansiblerun import adhoc
 
 OVATOOL = shutil.which("ovatool", path=os.path.dirname(sys.executable)) or shutil.which("ovatool")
 

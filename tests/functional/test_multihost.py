@@ -15,10 +15,8 @@ import sys
 
 import pytest
 
-import ovacheck
-import servers
-import vmfactory
-from test_ansible import BIN, ROOT, ansible_env
+from support import ovacheck, servers, vmfactory
+from support.ansiblerun import BIN, ROOT, ansible_env
 
 pytestmark = pytest.mark.xdist_group(name="servers")
 

@@ -13,8 +13,7 @@ import tarfile
 
 import pytest
 
-import ovacheck
-import vmfactory
+from support import ovacheck, vmfactory
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.formats import vmx as vmxmod
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.run import ExportOptions, export_vm
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.formats.guestos import map_guest_os

@@ -10,10 +10,10 @@ import shutil
 
 import pytest
 
-import vmfactory
+from support import vmfactory
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.host.power import (
     PowerError, VimCmd, Vmrun, restore_recorded, set_power, stop_and_record)
-from test_ansible import adhoc
+from support.ansiblerun import adhoc
 
 DOUBLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "doubles")
 

@@ -14,7 +14,7 @@ import tarfile
 import pytest
 import yaml
 
-from test_ansible import BIN, ROOT
+from support.ansiblerun import BIN, ROOT
 
 # what `pip install .`, a test run, a demo run and an editor leave in a working tree
 DIRT = ["build/lib/ovatool_cli/engine/errors.py", "build/lib/ovatool_cli/main.py", "ovatool.egg-info/PKG-INFO",
@@ -86,10 +86,11 @@ def test_execution_environment_context(checkout, tmp_path):
     for package in ("boto3", "paramiko", "cryptography"):
         assert package in wanted, wanted
     installed = tmp_path / "ee-collections"
-    # as in the image: no other copy of the collection on the collections path
+    # as in the image: no other copy of the collection on the collections path or the Python path
+    clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     subprocess.run([os.path.join(BIN, "ansible-galaxy"), "collection", "install", "-r", "requirements.yml",
                     "-p", str(installed)], cwd=str(build), check=True, stdout=subprocess.PIPE,
-                   env=dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(installed)))
+                   env=dict(clean, ANSIBLE_COLLECTIONS_PATH=str(installed)))
     assert (installed / "ansible_collections" / "ovatool" / "vmware" / "MANIFEST.json").is_file()
     # ansible-builder's own introspection over what was installed, as the image build runs it
     found = subprocess.run([os.path.join(BIN, "python"), str(build / "scripts" / "introspect.py"), "introspect",

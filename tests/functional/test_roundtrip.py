@@ -10,8 +10,7 @@ import tarfile
 
 import pytest
 
-import ovacheck
-import vmfactory
+from support import ovacheck, vmfactory
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.run import ExportOptions, export_vm
 
 MiB = 1024 * 1024

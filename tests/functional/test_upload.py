@@ -9,10 +9,10 @@ import os
 
 import pytest
 
-import servers
+from support import servers
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.errors import OvatoolError
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage.upload import UploadOptions, upload
-from test_ansible import adhoc
+from support.ansiblerun import adhoc
 
 MiB = 1024 * 1024
 pytestmark = pytest.mark.xdist_group(name="servers")  # one SeaweedFS and one sshd for the whole module
@@ -196,12 +196,11 @@ def test_s3_upload_interrupted_by_a_dead_server(tmp_path):
     server = servers.SeaweedS3(str(tmp_path / "weed"))
     try:
         server.make_bucket("crash")
-        script = ("import sys; sys.path.insert(0, sys.argv[1]);"
+        script = ("import sys;"
                   "from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage.upload import *;"
-                  "upload(UploadOptions(src=sys.argv[2], dest='s3://crash/big.ova', endpoint_url=sys.argv[3],"
+                  "upload(UploadOptions(src=sys.argv[1], dest='s3://crash/big.ova', endpoint_url=sys.argv[2],"
                   " access_key='test', secret_key='test', region='us-east-1', part_size_mb=5, threads=1))")
-        collections = os.environ["ANSIBLE_COLLECTIONS_PATH"].split(os.pathsep)[0]
-        proc = subprocess.Popen([sys.executable, "-c", script, collections, str(big), server.endpoint],  # pylint: disable=consider-using-with
+        proc = subprocess.Popen([sys.executable, "-c", script, str(big), server.endpoint],  # pylint: disable=consider-using-with
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         client = server.client()
         deadline = time.monotonic() + 60

@@ -12,10 +12,10 @@ import tarfile
 
 import pytest
 
-import vmfactory
+from support import vmfactory
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.run import ExportOptions, export_vm
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.verify import verify
-from test_ansible import adhoc
+from support.ansiblerun import adhoc
 
 
 @pytest.fixture(scope="module")

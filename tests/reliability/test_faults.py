@@ -17,16 +17,15 @@ import time
 
 import pytest
 
-import ovacheck
-import vmfactory
+from support import ovacheck, vmfactory
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool import fileio
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.errors import OvatoolError
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.run import ExportOptions, export_vm
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.verify import verify
-from test_bad_input import fails_cleanly, patch, snapshot, sparse_layout
+from support.sources import fails_cleanly, patch, snapshot, sparse_layout
 
 pytestmark = pytest.mark.reliability
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from support.ansiblerun import ROOT  # noqa: E402
 MiB = 1024 * 1024
 
 
@@ -162,13 +161,12 @@ def test_signal_mid_export_leaves_nothing(tmp_path, signum):
     out.mkdir()
     before = snapshot(os.path.dirname(vmx))
     # SIGINT raises KeyboardInterrupt even where this test run was started with SIGINT ignored
-    script = ("import signal, sys; sys.path.insert(0, sys.argv[1]);"
+    script = ("import signal, sys;"
               "signal.signal(signal.SIGINT, signal.default_int_handler);"
               "from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.run import *;"
-              "export_vm(ExportOptions(src=sys.argv[2], dest=sys.argv[3], codec='zlib', compression='max',"
+              "export_vm(ExportOptions(src=sys.argv[1], dest=sys.argv[2], codec='zlib', compression='max',"
               " threads=1, progress=lambda e: print('progress', flush=True)))")
-    proc = subprocess.Popen([sys.executable, "-c", script, os.path.join(ROOT, ".build", "collections"), vmx,
-                             str(out) + "/"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen([sys.executable, "-c", script, vmx, str(out) + "/"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout.readline().startswith(b"progress"), "the export did not start"
     time.sleep(0.3)
     proc.send_signal(signum)
@@ -182,26 +180,24 @@ def test_signal_mid_export_leaves_nothing(tmp_path, signum):
 def test_two_exports_to_the_same_destination(vm):
     """Both finish; the result is one complete, valid OVA, never a mix; no temporary file remains."""
     dest = os.path.join(vm["out"], "same.ova")
-    script = ("import sys; sys.path.insert(0, sys.argv[1]);"
+    script = ("import sys;"
               "from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.run import *;"
-              "export_vm(ExportOptions(src=sys.argv[2], dest=sys.argv[3], force=True, threads=1))")
-    procs = [subprocess.Popen([sys.executable, "-c", script, os.path.join(ROOT, ".build", "collections"),
-                               vm["vmx"], dest]) for _copy in range(2)]
+              "export_vm(ExportOptions(src=sys.argv[1], dest=sys.argv[2], force=True, threads=1))")
+    procs = [subprocess.Popen([sys.executable, "-c", script, vm["vmx"], dest]) for _copy in range(2)]
     assert [p.wait(120) for p in procs] == [0, 0]
     assert sorted(os.listdir(vm["out"])) == [".same.ova.source", "same.ova"]
     assert verify(dest, deep=True, require_manifest=True)["ok"]
 
 
-EXPORT_SCRIPT = ("import json, sys; sys.path.insert(0, sys.argv[1]);"
+EXPORT_SCRIPT = ("import json, sys;"
                  "from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.run import *;"
-                 "r = export_vm(ExportOptions(src=sys.argv[2], dest=sys.argv[3], codec='zlib', compression='max',"
+                 "r = export_vm(ExportOptions(src=sys.argv[1], dest=sys.argv[2], codec='zlib', compression='max',"
                  " threads=1, refresh=True, progress=lambda e: print('progress', flush=True)));"
                  "print(json.dumps({k: r.get(k) for k in ('changed', 'current', 'warnings')}), flush=True)")
 
 
 def _start_export(vmx: str, dest: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", EXPORT_SCRIPT, os.path.join(ROOT, ".build", "collections"),
-                             vmx, dest], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen([sys.executable, "-c", EXPORT_SCRIPT, vmx, dest], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def test_second_export_waits_for_the_running_one(tmp_path):

@@ -16,7 +16,7 @@ import pytest
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
 
-import vmfactory  # noqa: E402
+from support import vmfactory
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.formats import descriptor, vmx  # noqa: E402
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.formats.disk import open_disk  # noqa: E402
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.errors import OvatoolError  # noqa: E402

@@ -19,21 +19,17 @@ import tempfile
 import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Tuple
 
 from .errors import OvatoolError, os_error
 from .fileio import file_digest
 from .export.pipeline import resolve_threads
-from .formats.vmdk import MAGIC
+from .formats import manifest
+from .formats.ovf import MAX_OVF_BYTES, OVF2, descriptor_namespace, local_name, parse_ovf
 from .formats.streamcheck import check_stream
+from .formats.vmdk import MAGIC
 
-OVF_NS = "http://schemas.dmtf.org/ovf/envelope/1"
-OVF2_NS = "http://schemas.dmtf.org/ovf/envelope/2"
-OVF_NAMESPACES = (OVF_NS, OVF2_NS)
-OLD_OVF_NAMESPACES = ("http://www.vmware.com/schema/ovf/1/envelope", "http://schemas.dmtf.org/ovf/1/envelope")
 STREAM_FORMAT_SUFFIX = "#streamOptimized"
-MAX_OVF_BYTES = 16 * 1024 * 1024
-_MF_LINE = re.compile(r"^\s*(SHA1|SHA256|SHA512|SHA384|MD5)\s?\((.+?)\)\s?=\s*([0-9A-Fa-f]+)\s*$")
 _CHUNK = re.compile(r"^(.*)\.(\d{9})$")
 
 
@@ -87,48 +83,6 @@ def _folder_members(ovf_path: str) -> List[Member]:
     return members
 
 
-def parse_ovf(data: bytes) -> ET.Element:
-    """Parse an OVF, refusing DTDs: no external entities, no entity expansion bombs."""
-    if re.search(rb"<!\s*(DOCTYPE|ENTITY)", data, re.I):
-        raise OvatoolError("the OVF declares a DOCTYPE or ENTITY (refused: external entities and entity "
-                           "expansion are not allowed in OVF)")
-    try:
-        return ET.fromstring(data)
-    except ET.ParseError as exc:
-        raise OvatoolError(f"the OVF is not well-formed XML: {exc}") from None
-
-
-def parse_manifest(text: str, problems: List[str]) -> Tuple[Dict[str, Tuple[str, str]], Optional[str]]:
-    """{file name: (algorithm, hex digest)} from both ``SHA256(x)= h`` and ``SHA256 (x) = h`` lines."""
-    entries: Dict[str, Tuple[str, str]] = {}
-    algorithm = None
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        match = _MF_LINE.match(line)
-        if not match:
-            problems.append(f"manifest line {number} is not ALGORITHM(file)= digest: {line[:80]!r}")
-            continue
-        algorithm = match.group(1).lower()
-        entries[match.group(2)] = (algorithm, match.group(3).lower())
-    return entries, algorithm
-
-
-def descriptor_namespace(envelope: ET.Element) -> str:
-    """The OVF namespace of a parsed descriptor (1.x or 2.0); anything else is refused with a reason."""
-    namespace = envelope.tag[1:].split("}", 1)[0] if envelope.tag.startswith("{") else ""
-    local = _local(envelope.tag)
-    if local != "Envelope":
-        raise OvatoolError(f"the root element is <{local}>, not an OVF <Envelope>")
-    if namespace in OVF_NAMESPACES:
-        return namespace
-    if namespace in OLD_OVF_NAMESPACES:
-        raise OvatoolError(f"the descriptor is OVF 0.9 (namespace {namespace}), which predates the DMTF standard; "
-                           "only OVF 1.x and 2.0 descriptors can be checked")
-    raise OvatoolError(f"the Envelope is in an unknown namespace {namespace or '(none)'!r}; OVF 1.x uses "
-                       f"{OVF_NS} and OVF 2.0 {OVF2_NS}")
-
-
 def _references(envelope: ET.Element, ns: str) -> List[Dict[str, Any]]:
     refs = []
     for element in envelope.iter(f"{{{ns}}}File"):
@@ -147,10 +101,6 @@ def _stream_files(envelope: ET.Element, ns: str) -> Dict[str, Dict[str, Any]]:
         if (disk.get(f"{{{ns}}}format") or "").endswith(STREAM_FORMAT_SUFFIX):
             disks[disk.get(f"{{{ns}}}fileRef", "")] = {"disk_id": disk.get(f"{{{ns}}}diskId")}
     return disks
-
-
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
 
 
 def check_structure(envelope: ET.Element, ns: str, problems: List[str]) -> None:
@@ -175,13 +125,13 @@ def check_structure(envelope: ET.Element, ns: str, problems: List[str]) -> None:
     for element in envelope.iter():
         for name in (element.get(f"{{{ns}}}configuration") or "").split():
             if name not in declared:
-                problems.append(f"{_local(element.tag)}: ovf:configuration {name!r} is not declared in a "
+                problems.append(f"{local_name(element.tag)}: ovf:configuration {name!r} is not declared in a "
                                 "DeploymentOptionSection")
     for section in envelope.iter(f"{{{ns}}}VirtualHardwareSection"):
         seen: Dict[str, int] = {}
         for item in section:
             for child in item:
-                if _local(child.tag) == "InstanceID" and child.text is not None:
+                if local_name(child.tag) == "InstanceID" and child.text is not None:
                     seen[child.text.strip()] = seen.get(child.text.strip(), 0) + 1
         for instance, count in sorted(seen.items()):
             if count > 1:
@@ -191,7 +141,7 @@ def check_structure(envelope: ET.Element, ns: str, problems: List[str]) -> None:
 def verify_signature(cert: Member, mf: Member, problems: List[str]) -> Dict[str, Any]:
     """Check ``SHA256(x.mf)= <signature hex>`` + PEM certificate over the manifest."""
     text = _read(cert, 1 << 20).decode("ascii", "replace")
-    match = re.search(r"^\s*(SHA1|SHA256|SHA512)\s?\((.+?)\)\s?=\s*([0-9A-Fa-f]+)\s*$", text, re.M)
+    match = next((m for m in map(manifest.LINE.match, text.splitlines()) if m), None)
     pem = re.search(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", text, re.S)
     if not match or not pem:
         problems.append(f"{cert.name}: no signature line or no PEM certificate")
@@ -274,7 +224,7 @@ def verify(path: str, deep: bool = False, require_manifest: bool = False, thread
     except OvatoolError as exc:
         problems.append(f"{ovf_member.name}: {exc.message}")
         return _finish(result, problems)
-    result["ovf_version"] = "2.0" if ns == OVF2_NS else "1.x"
+    result["ovf_version"] = "2.0" if ns == OVF2 else "1.x"
     check_structure(envelope, ns, problems)
 
     referenced: Dict[str, List[Member]] = {}
@@ -294,19 +244,19 @@ def verify(path: str, deep: bool = False, require_manifest: bool = False, thread
             problems.append(f"{href}: ovf:size says {ref['size']} bytes, the archive holds {actual}")
 
     mf_members = [m for m in members if m.name.lower().endswith(".mf")]
-    manifest: Dict[str, Tuple[str, str]] = {}
+    listed: Dict[str, Tuple[str, str]] = {}
     if mf_members:
         mf = mf_members[0]
         if not is_folder and (len(members) < 2 or members[1] is not mf):
             problems.append(f"{mf.name} is not the second member, right after the .ovf")
-        manifest, algorithm = parse_manifest(_read(mf, 16 << 20).decode("utf-8", "replace"), problems)
+        listed, algorithm = manifest.parse(_read(mf, 16 << 20).decode("utf-8", "replace"), problems)
         result["algorithm"] = algorithm
-        for name in manifest:
+        for name in listed:
             if name not in by_name:
                 problems.append(f"{name}: listed in the manifest but not in the archive")
         listed_exempt = {mf.name} | {m.name for m in members if m.name.lower().endswith(".cert")}
         for member in members:
-            if member.name not in manifest and member.name not in listed_exempt:
+            if member.name not in listed and member.name not in listed_exempt:
                 if not is_folder or any(member in parts for parts in referenced.values()) or member is ovf_member:
                     problems.append(f"{member.name}: not listed in the manifest")
     elif require_manifest:
@@ -321,8 +271,8 @@ def verify(path: str, deep: bool = False, require_manifest: bool = False, thread
     jobs = []
     with ThreadPoolExecutor(max_workers=resolve_threads(threads)) as pool:
         for member in members:
-            if member.name in manifest:
-                algorithm, expected = manifest[member.name]
+            if member.name in listed:
+                algorithm, expected = listed[member.name]
                 jobs.append(("digest", member, algorithm, expected, pool.submit(_digest, member, algorithm)))
         disks = []
         for file_id, facts in stream_refs.items():

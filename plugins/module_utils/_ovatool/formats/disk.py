@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from typing import Iterator, List, Optional, Tuple, Union
 
+from .chain import open_chain
 from .descriptor import MAX_DESCRIPTOR_BYTES, Descriptor, decode_descriptor, parse_descriptor
 from ..errors import DiskFormatError, OvatoolError, os_error
 from .esx import COWD_MAGIC, CowdExtent, SeSparseExtent
@@ -136,8 +137,6 @@ def _descriptor_and_kind(path: str, fd: int, size: int) -> Tuple[Descriptor, Opt
 
 def open_disk(path: str):
     """Open a .vmdk for reading, with its snapshot parents if it is a child; the caller closes it."""
-    from .chain import open_chain  # chain.py builds on this module
-
     return open_chain(path, _open_layer)
 
 

@@ -5,11 +5,14 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Dict, Iterable, List, Tuple
+import re
+from typing import Dict, Iterable, List, Optional, Tuple
 
 from ..errors import OvatoolError
 
 ALGORITHMS = {"sha1": "SHA1", "sha256": "SHA256", "sha512": "SHA512"}
+# what readers accept: OVF Tool's ``SHA256(x)= h`` and the BSD/coreutils tag form ``SHA256 (x) = h``
+LINE = re.compile(r"^\s*(SHA1|SHA256|SHA512|SHA384|MD5)\s?\((.+?)\)\s?=\s*([0-9A-Fa-f]+)\s*$")
 
 
 def check_algorithm(name: str) -> str:
@@ -37,5 +40,17 @@ def render(algorithm: str, digests: List[Tuple[str, str]]) -> bytes:
     return "".join(line(algorithm, n, d) for n, d in digests).encode("utf-8")
 
 
-def as_dict(digests: List[Tuple[str, str]]) -> Dict[str, str]:
-    return dict(digests)
+def parse(text: str, problems: List[str]) -> Tuple[Dict[str, Tuple[str, str]], Optional[str]]:
+    """{file name: (algorithm, hex digest)} from both ``SHA256(x)= h`` and ``SHA256 (x) = h`` lines."""
+    entries: Dict[str, Tuple[str, str]] = {}
+    algorithm = None
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        match = LINE.match(line)
+        if not match:
+            problems.append(f"manifest line {number} is not ALGORITHM(file)= digest: {line[:80]!r}")
+            continue
+        algorithm = match.group(1).lower()
+        entries[match.group(2)] = (algorithm, match.group(3).lower())
+    return entries, algorithm

@@ -16,10 +16,16 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from ..errors import OvatoolError
 from .guestos import map_guest_os
 from .vmx import Controller, VirtualMachine
 
 OVF = "http://schemas.dmtf.org/ovf/envelope/1"
+OVF2 = "http://schemas.dmtf.org/ovf/envelope/2"  # DMTF OVF 2.0 (DSP0243 2.x): same element names
+OVF_NAMESPACES = (OVF, OVF2)
+# OVF 0.9 (VMware's pre-standard namespace, and the draft DMTF one): refused, never half-read
+OLD_OVF_NAMESPACES = ("http://www.vmware.com/schema/ovf/1/envelope", "http://schemas.dmtf.org/ovf/1/envelope")
+MAX_OVF_BYTES = 16 * 1024 * 1024
 RASD = "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData"
 VSSD = "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData"
 VMW = "http://www.vmware.com/schema/ovf"
@@ -294,3 +300,34 @@ def render(envelope: ET.Element, pad_to: Optional[int] = None) -> bytes:
             raise ValueError(f"OVF of {len(data)} bytes does not fit the {pad_to} reserved")
         data += b" " * (pad_to - len(data) - 1) + b"\n" if pad_to > len(data) else b""
     return data
+
+
+# -- reading ------------------------------------------------------------------------------------
+def parse_ovf(data: bytes) -> ET.Element:
+    """Parse an OVF, refusing DTDs: no external entities, no entity expansion bombs."""
+    if re.search(rb"<!\s*(DOCTYPE|ENTITY)", data, re.I):
+        raise OvatoolError("the OVF declares a DOCTYPE or ENTITY (refused: external entities and entity "
+                           "expansion are not allowed in OVF)")
+    try:
+        return ET.fromstring(data)
+    except ET.ParseError as exc:
+        raise OvatoolError(f"the OVF is not well-formed XML: {exc}") from None
+
+
+def local_name(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def descriptor_namespace(envelope: ET.Element) -> str:
+    """The OVF namespace of a parsed descriptor (1.x or 2.0); anything else is refused with a reason."""
+    namespace = envelope.tag[1:].split("}", 1)[0] if envelope.tag.startswith("{") else ""
+    local = local_name(envelope.tag)
+    if local != "Envelope":
+        raise OvatoolError(f"the root element is <{local}>, not an OVF <Envelope>")
+    if namespace in OVF_NAMESPACES:
+        return namespace
+    if namespace in OLD_OVF_NAMESPACES:
+        raise OvatoolError(f"the descriptor is OVF 0.9 (namespace {namespace}), which predates the DMTF standard; "
+                           "only OVF 1.x and 2.0 descriptors can be checked")
+    raise OvatoolError(f"the Envelope is in an unknown namespace {namespace or '(none)'!r}; OVF 1.x uses "
+                       f"{OVF} and OVF 2.0 {OVF2}")

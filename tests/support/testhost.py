@@ -1,7 +1,8 @@
 # Copyright (c) ovatool.vmware contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Hypervisor test hosts for the Molecule scenarios (extensions/molecule/): ``create DIR NAME...`` starts one
+"""Hypervisor test hosts for the Molecule scenarios (extensions/molecule/), run as ``python -m support.testhost``
+from ``tests/``: ``create DIR NAME...`` starts one
 sshd on loopback per NAME (throwaway keys, root by key), each with a VM folder - ``app`` (running, monolithicSparse)
 and ``db`` (off, monolithicFlat) - and a vmrun double; it writes Molecule's instance_config.yml and
 ``DIR/NAME.yml`` (the paths, for the scenario's playbooks). ``destroy DIR`` stops them and removes DIR."""
@@ -14,12 +15,9 @@ import shutil
 import signal
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from support import servers, vmfactory
 
-import servers  # noqa: E402  # pylint: disable=wrong-import-position
-import vmfactory  # noqa: E402  # pylint: disable=wrong-import-position
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MiB = 1024 * 1024
 
 

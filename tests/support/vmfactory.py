@@ -3,7 +3,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Build test and demo VMs from real content with real tools (mkfs.ext4 -d, qemu-img).
 
-Used by the tests, the benchmark and ``scripts/demo.sh`` (``python tests/vmfactory.py demo DIR``).
+Used by the tests, the benchmark and ``scripts/demo.sh`` (``python -m support.vmfactory demo DIR`` from ``tests/``).
 """
 from __future__ import annotations
 
