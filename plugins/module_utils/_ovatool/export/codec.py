@@ -3,8 +3,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Deflate back ends producing zlib-wrapped streams (RFC 1950).
 
-streamOptimized grains are zlib streams, not raw deflate (FORMATS.md
-section 3). ISA-L (``isal``) and zlib-ng (``zlib_ng``) are used when they
+streamOptimized grains are zlib streams, not raw deflate (docs/formats.md,
+streamOptimized). ISA-L (``isal``) and zlib-ng (``zlib_ng``) are used when they
 can be imported: both release the GIL and are several times faster than
 zlib at a similar ratio. All three write streams every reader accepts.
 """

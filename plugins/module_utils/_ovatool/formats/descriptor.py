@@ -3,7 +3,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """VMDK text descriptors: parsing what VMware and qemu write, rendering ours.
 
-Facts (FORMATS.md section 2): extent lines are ``ACCESS SECTORS TYPE "FILE"
+Facts (docs/formats.md, VMDK inputs): extent lines are ``ACCESS SECTORS TYPE "FILE"
 [OFFSET]``; ``createType`` names the layout; ``parentCID`` other than
 ffffffff marks a child; VMware's files carry trailing spaces and comments.
 """
@@ -143,7 +143,7 @@ def render_stream_descriptor(
     tools_version: Optional[str] = None,
     tools_install_type: Optional[str] = None,
 ) -> str:
-    """The descriptor embedded in a streamOptimized disk (FORMATS.md section 3)."""
+    """The descriptor embedded in a streamOptimized disk (docs/formats.md, streamOptimized)."""
     geo = geometry(capacity_sectors)
     safe_name = file_name.replace('"', "_")
     lines = [

@@ -1,7 +1,7 @@
 # Copyright (c) ovatool.vmware contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""OVF manifests: ``SHA256(name)= hex`` lines (FORMATS.md section 5)."""
+"""OVF manifests: ``SHA256(name)= hex`` lines (docs/formats.md, OVA)."""
 from __future__ import annotations
 
 import hashlib

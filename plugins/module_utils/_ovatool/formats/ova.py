@@ -1,7 +1,7 @@
 # Copyright (c) ovatool.vmware contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Single-pass OVA (tar) writer (FORMATS.md section 5).
+"""Single-pass OVA (tar) writer (docs/formats.md, OVA).
 
 The ``.ovf`` must be the first member and the ``.mf`` the second, yet both
 depend on the disks that follow. So the head of the archive is reserved

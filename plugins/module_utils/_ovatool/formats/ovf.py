@@ -3,7 +3,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The OVF descriptor, built with ElementTree (never by pasting strings).
 
-Layout and item shapes follow what OVF Tool writes (``../shared/corpus/ovf``)
+Layout and item shapes follow what OVF Tool writes (docs/formats.md, OVF)
 and DSP0243 / dsp8023_1.1.1.xsd: References, DiskSection, NetworkSection,
 then one VirtualSystem with its OperatingSystemSection and
 VirtualHardwareSection. RASD children are written in the schema's

@@ -1,7 +1,7 @@
 # Copyright (c) ovatool.vmware contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Signing the manifest: the ``.cert`` member (FORMATS.md section 5).
+"""Signing the manifest: the ``.cert`` member (docs/formats.md, OVA).
 
 ``SHA256(<name>.mf)= <hex RSA signature over the .mf>`` followed by the
 signer's PEM certificate. Uses the ``cryptography`` package when the host has

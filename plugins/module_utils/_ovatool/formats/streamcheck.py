@@ -1,7 +1,7 @@
 # Copyright (c) ovatool.vmware contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Structural check of a streamOptimized VMDK lying at some offset of a file (FORMATS.md section 3).
+"""Structural check of a streamOptimized VMDK lying at some offset of a file (docs/formats.md, streamOptimized).
 
 Header and embedded descriptor; every grain record and marker in order, inside
 the member; grains in ascending LBA order within the capacity; the footer and
@@ -18,7 +18,7 @@ from typing import Dict, List, Optional, Tuple
 from .descriptor import decode_descriptor, parse_descriptor
 from ..errors import DiskFormatError
 from .vmdk import (FLAG_COMPRESSED, FLAG_MARKERS, GD_AT_END, GRAIN_HEAD, MAGIC, MARKER, MARKER_EOS, MARKER_FOOTER,
-                   MARKER_GD, MARKER_GT, SECTOR, parse_header, u32_table)
+                   MARKER_GD, MARKER_GT, MARKER_PROGRESS, SECTOR, parse_header, u32_table)
 MAX_FINDINGS = 20
 
 
@@ -112,7 +112,7 @@ def _walk(member: _Member, header, deep: bool, say) -> Tuple[Dict[int, int], boo
         if size == 0:
             if kind == MARKER_EOS and lba == 0:
                 return grains, True
-            if kind not in (MARKER_GT, MARKER_GD, MARKER_FOOTER, 4):
+            if kind not in (MARKER_GT, MARKER_GD, MARKER_FOOTER, MARKER_PROGRESS):
                 if not say(f"unknown marker type {kind} at byte {position}"):
                     return grains, False
             position += SECTOR + lba * SECTOR

@@ -39,7 +39,7 @@ MAX_CAPACITY_SECTORS = 64 * 1024 ** 4 // SECTOR  # 64 TiB, above VMware's 62 TiB
 # of data in the marker = 0, u32 type); each grain by a record head (u64 LBA, u32 compressed size)
 MARKER = struct.Struct("<QII")
 GRAIN_HEAD = struct.Struct("<QI")
-MARKER_EOS, MARKER_GT, MARKER_GD, MARKER_FOOTER = 0, 1, 2, 3
+MARKER_EOS, MARKER_GT, MARKER_GD, MARKER_FOOTER, MARKER_PROGRESS = 0, 1, 2, 3, 4  # readers skip PROGRESS
 
 # the geometry VMware's own tools write, and so do we
 GRAIN_SECTORS = 128

@@ -3,7 +3,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """VMX (VMware configuration file) parsing and the virtual machine model.
 
-Facts followed (FORMATS.md section 1): one ``key = "value"`` a line, keys
+Facts followed (docs/formats.md, VMX): one ``key = "value"`` a line, keys
 case-insensitive, ``.encoding`` names the byte encoding, ``|XX`` is a hex
 escape inside values, backslashes are not escapes, CRLF and ``#`` comments
 occur, booleans compare case-insensitively.
@@ -49,7 +49,7 @@ _NIC_KEY = re.compile(r"^ethernet(\d+)\.present$")
 DISK_DEVICE_TYPES = ("", "disk", "scsi-harddisk", "ata-harddisk", "plaindisk")
 CDROM_DEVICE_TYPES = ("cdrom-image", "cdrom-raw", "atapi-cdrom")
 
-# Highest unit number per controller kind (FORMATS.md section 1).
+# Highest unit number per controller kind (docs/formats.md, VMX).
 MAX_UNIT = {"scsi": 64, "sata": 29, "nvme": 63, "ide": 1}
 
 
