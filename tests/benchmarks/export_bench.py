@@ -35,6 +35,8 @@ try:
     from support import vmfactory
     from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export import codec as codecs
     from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.pipeline import grain_batches
+    from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.profile import STAGES, Profile
+    from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.run import ExportOptions, export_vm
     from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.formats.disk import open_disk
     from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.formats.vmdk import GRAIN_BYTES
 except ImportError as exc:
@@ -127,6 +129,73 @@ def run_qemu(vmdk: str, out_dir: str) -> Dict[str, object]:
     return stats
 
 
+def run_peer(vmdk_convert: str, level: int, vmdk: str, out_dir: str) -> Dict[str, object]:
+    """VMware's vmdk-convert (open-vmdk, C, multithreaded zlib): a bare streamOptimized disk, no OVA."""
+    out = os.path.join(out_dir, "peer-stream.vmdk")
+    stats = measure([vmdk_convert, "-c", str(level), "-n", "2", vmdk, out])
+    stats["out_bytes"] = os.path.getsize(out)
+    os.unlink(out)
+    return stats
+
+
+def profile_export(vmx: str, out_dir: str, threads: int, rounds: int) -> Dict[str, object]:
+    """The engine in this process with a Profile: wall time and CPU seconds per stage and thread (best round)."""
+    best = None
+    for _round in range(rounds):
+        profile = Profile()
+        began = time.perf_counter()
+        result = export_vm(ExportOptions(src=vmx, dest=os.path.join(out_dir, "profile.ova"), force=True,
+                                         threads=threads, profile=profile))
+        profile.wall = time.perf_counter() - began
+        os.unlink(result["dest"])
+        run = {"profile": profile, "allocated": result["disks"][0]["allocated_bytes"],
+               "codec": f"{result['codec']} {result['compression_level']}", "threads": result["threads"],
+               "digest": result["digests"][result["disks"][0]["href"]]}
+        if best is None or profile.wall < best["profile"].wall:
+            best = run
+    return best
+
+
+def print_profile(kind: str, runs: Dict[int, Dict[str, object]], cores: int) -> None:
+    """Per stage and per thread CPU, the serial share, and the wall time this implies on more cores.
+
+    Model: the pool's stages spread over the cores; the reader (calling thread) and the writer thread are one
+    thread each, running beside each other and the pool. So the wall time on N cores is at least the longest
+    serial thread's CPU and at least all CPU / N: wall(N) = max(longest serial thread, total CPU / N). Memory
+    bandwidth, the disk and the page cache are taken to keep up (true here: the data is cached)."""
+    print(f"\n{kind}: CPU seconds per stage (best of the rounds; {cores} cores here)")
+    print("| stage | " + " | ".join(f"threads={t}" for t in runs) + " |")
+    print("|---|" + "---:|" * len(runs))
+    by_stage = {t: r["profile"].by_stage() for t, r in runs.items()}
+    for stage in STAGES:
+        print(f"| {stage} | " + " | ".join(f"{by_stage[t].get(stage, 0.0):.2f}" for t in runs) + " |")
+    print("\n| thread | " + " | ".join(f"threads={t}" for t in runs) + " |")
+    print("|---|" + "---:|" * len(runs))
+    by_thread = {t: r["profile"].by_thread() for t, r in runs.items()}
+    for thread in ("MainThread", "ovatool-writer", "compression pool"):
+        print(f"| {thread} | " + " | ".join(f"{by_thread[t].get(thread, 0.0):.2f}" for t in runs) + " |")
+    last = runs[max(runs)]
+    threads = by_thread[max(runs)]
+    total = sum(threads.values())
+    serial = threads.get("MainThread", 0.0) + threads.get("ovatool-writer", 0.0)
+    longest = max(threads.get("MainThread", 0.0), threads.get("ovatool-writer", 0.0))
+    allocated = last["allocated"]
+    print("\nwall: " + ", ".join(f"threads={t} {r['profile'].wall:.2f} s ({allocated / MB / r['profile'].wall:.0f} MB/s)"
+                                  for t, r in runs.items()))
+    if 1 in runs and max(runs) > 1:
+        print(f"threads={max(runs)} / threads=1: {runs[1]['profile'].wall / last['profile'].wall:.2f}x")
+    print(f"CPU {total:.2f} s, of which serial threads {serial:.2f} s ({100 * serial / total:.0f} %); "
+          f"longest serial thread {longest:.2f} s")
+    print("| cores | projected wall s | projected MB/s |")
+    print("|---:|---:|---:|")
+    for n in (2, 4, 8, 16, 64):
+        wall = max(longest, total / n)
+        print(f"| {n} | {wall:.2f} | {allocated / MB / wall:.0f} |")
+    digests = {r["digest"] for r in runs.values()}
+    print(f"output: {'identical' if len(digests) == 1 else 'DIFFERENT'} disk members across thread counts "
+          f"(sha256 {next(iter(digests))[:16]}...)")
+
+
 def huge_sparse(work: str, python: str) -> None:
     """Peak RSS for a 1 TiB monolithicSparse disk holding little data, spread over its whole span."""
     folder = os.path.join(work, "huge")
@@ -152,6 +221,10 @@ def main() -> int:
     parser.add_argument("--formats", default="monolithicSparse,monolithicFlat")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("--huge-only", action="store_true", help="only the 1 TiB sparse disk memory check")
+    parser.add_argument("--profile", action="store_true",
+                        help="only the engine in this process: CPU per stage and thread, projected core scaling")
+    parser.add_argument("--vmdk-convert", default=None,
+                        help="path of VMware's vmdk-convert (open-vmdk) to run beside qemu-img")
     args = parser.parse_args()
     python = sys.executable
     work = args.workdir or tempfile.mkdtemp(prefix="ovatool-bench-")
@@ -163,36 +236,52 @@ def main() -> int:
     try:
         vmx = build_disks(work, int(args.size_gib * GiB) // GiB * GiB or int(args.size_gib * GiB),
                           int(args.data_gib * GiB))
+        if args.profile:
+            for kind in args.formats.split(","):
+                print_profile(kind, {t: profile_export(vmx[kind], work, t, args.rounds) for t in (1, cores)}, cores)
+            return 0
         available = codecs.available()
         variants = [("ovatool default", {})]
         variants += [(f"ovatool {name}", {"codec": name}) for name in available]
         variants += [("ovatool default, 1 thread", {"threads": 1})]
+        peers = []
+        if args.vmdk_convert:
+            variants += [("ovatool zlib 1", {"codec": "zlib", "compression": 1}),
+                         ("ovatool zlib 6", {"codec": "zlib", "compression": 6})]
+            peers = [(f"vmdk-convert -c {level} -n 2", level) for level in (1, 6)]
         rows = []
         for kind in args.formats.split(","):
             vmdk = os.path.join(os.path.dirname(vmx[kind]), "disk.vmdk")
             bound = compression_bound(vmdk, cores)
             samples: Dict[str, List[Dict[str, object]]] = {}
             for round_no in range(args.rounds):
-                order = [("qemu-img convert", None)] + variants
+                order = [("qemu-img convert", None)] + [(label, ("peer", level)) for label, level in peers] + variants
                 if round_no % 2:
                     order.reverse()
                 for label, module_args in order:
                     print(f"  {kind}: {label} (round {round_no + 1})", flush=True)
-                    stat = run_qemu(vmdk, work) if module_args is None else run_module(vmx[kind], work, module_args, python)
+                    if module_args is None:
+                        stat = run_qemu(vmdk, work)
+                    elif isinstance(module_args, tuple):
+                        stat = run_peer(args.vmdk_convert, module_args[1], vmdk, work)
+                        stat["codec"] = f"zlib {module_args[1]} (C)"
+                    else:
+                        stat = run_module(vmx[kind], work, module_args, python)
                     samples.setdefault(label, []).append(stat)
             best = {label: min(runs, key=lambda s: s["wall"]) for label, runs in samples.items()}
             qemu = best["qemu-img convert"]
-            allocated = next(s["allocated"] for lbl, s in best.items() if lbl != "qemu-img convert")
+            allocated = next(s["allocated"] for s in best.values() if "allocated" in s)
             for label, stat in best.items():
-                codec_name = str(stat.get("codec", "")).split(" ", maxsplit=1)[0]
-                bound_mbps = bound.get(codec_name, {}).get("bound_mbps")
+                codec_name, _, level = str(stat.get("codec", "")).partition(" ")
+                bound_mbps = bound.get(codec_name, {}).get("bound_mbps") \
+                    if str(bound.get(codec_name, {}).get("level")) == level else None
                 mbps = allocated / MB / stat["wall"]
                 rows.append({
                     "format": kind, "run": label, "codec": stat.get("codec", "zlib 6 (qemu)"),
                     "wall_s": stat["wall"], "engine_s": stat.get("engine"), "mbps": mbps,
                     "out_mib": stat["out_bytes"] / 2 ** 20, "speedup": qemu["wall"] / stat["wall"],
                     "size_ratio": stat["out_bytes"] / qemu["out_bytes"], "rss_mib": stat["rss_mib"],
-                    "of_bound": (mbps / bound_mbps) if bound_mbps and label != "qemu-img convert" else None,
+                    "of_bound": (mbps / bound_mbps) if bound_mbps and label.startswith("ovatool") else None,
                 })
             print(f"\n{kind}: capacity {args.size_gib:g} GiB, allocated {allocated / 2 ** 30:.2f} GiB; "
                   "compression bound (one core x %d cores): %s" % (cores, ", ".join(

@@ -24,6 +24,7 @@ from ..errors import ExportCancelled, OvatoolError
 from ..formats.stream import StreamVmdkWriter
 from ..protocols import DiskReader
 from ..ranges import merge_ranges
+from .profile import Profile, clock_of
 from ..formats.vmdk import GRAIN_BYTES, GRAIN_SECTORS, SECTOR, grain_record
 
 BATCH_GRAINS = 32  # 2 MiB of disk per task: large enough to amortise task overhead
@@ -63,9 +64,11 @@ def _split(start: int, end: int, size: int) -> Iterator[Tuple[int, int]]:
         start += count
 
 
-def compress_batch(data: bytearray, length: int, first_grain: int, compress: Callable[[Any], bytes]
-                   ) -> Tuple[bytes, List[Tuple[int, int]], int]:
+def compress_batch(data: bytearray, length: int, first_grain: int, compress: Callable[[Any], bytes],
+                   profile: Optional[Profile] = None) -> Tuple[bytes, List[Tuple[int, int]], int]:
     """Grain records for ``data[:length]``: (blob, [(grain, sector in blob)], non-zero bytes)."""
+    clock = clock_of(profile)
+    spent = [0.0, 0.0, 0.0]  # zero detection, compression, grain records
     parts: List[bytes] = []
     entries: List[Tuple[int, int]] = []
     sectors = 0
@@ -73,16 +76,30 @@ def compress_batch(data: bytearray, length: int, first_grain: int, compress: Cal
     view = memoryview(data)
     for index, at in enumerate(range(0, length, GRAIN_BYTES)):
         end = min(at + GRAIN_BYTES, length)
+        began = clock()
         # startswith compares in place (memcmp, no copy); a memoryview comparison would be far slower
-        if data.startswith(_ZERO_GRAIN if end - at == GRAIN_BYTES else _ZERO_GRAIN[:end - at], at):
+        zero = data.startswith(_ZERO_GRAIN if end - at == GRAIN_BYTES else _ZERO_GRAIN[:end - at], at)
+        detected = clock()
+        spent[0] += detected - began
+        if zero:
             continue
         grain = first_grain + index
-        record = grain_record(grain * GRAIN_SECTORS, compress(view[at:end]))
+        packed = compress(view[at:end])
+        compressed = clock()
+        spent[1] += compressed - detected
+        record = grain_record(grain * GRAIN_SECTORS, packed)
         parts.append(record)
         entries.append((grain, sectors))
         sectors += len(record) // SECTOR
         data_bytes += end - at
-    return b"".join(parts), entries, data_bytes
+        spent[2] += clock() - compressed
+    began = clock()
+    blob = b"".join(parts)
+    if profile is not None:
+        spent[2] += clock() - began
+        for stage, seconds in zip(("zero detection", "compression", "grain records"), spent):
+            profile.add(stage, seconds)
+    return blob, entries, data_bytes
 
 
 def resolve_threads(threads: int) -> int:
@@ -96,13 +113,14 @@ def resolve_threads(threads: int) -> int:
 
 def run_pipeline(disk: DiskReader, writer: StreamVmdkWriter, codec: Codec, threads: int = 0,
                  progress: Optional[Progress] = None,
-                 cancelled: Optional[Callable[[], bool]] = None) -> DiskStats:
+                 cancelled: Optional[Callable[[], bool]] = None, profile: Optional[Profile] = None) -> DiskStats:
     """Export one virtual disk's data into ``writer`` (a StreamVmdkWriter).
 
     A fixed set of batch buffers circulates reader -> pool -> writer -> reader:
     nothing is allocated per batch, and the buffers bound the memory in use.
     """
     workers = resolve_threads(threads)
+    clock = clock_of(profile)
     stats = DiskStats()
     began = time.monotonic()
     in_flight = 2 * workers + 2
@@ -122,7 +140,10 @@ def run_pipeline(disk: DiskReader, writer: StreamVmdkWriter, codec: Codec, threa
                 if not failure:
                     blob, entries, data_bytes = future.result()
                     if entries:
+                        began_writing = clock()
                         writer.write_grains(blob, entries)
+                        if profile is not None:  # what the member's hashing and writing did not take
+                            profile.add("stream framing", clock() - began_writing)
                     stats.data_bytes += data_bytes
                     stats.grains += len(entries)
             except BaseException as exc:  # handed to the calling thread; keep draining
@@ -143,13 +164,16 @@ def run_pipeline(disk: DiskReader, writer: StreamVmdkWriter, codec: Codec, threa
                 break
             offset = first * GRAIN_BYTES
             length = min(count * GRAIN_BYTES, disk.capacity - offset)
+            began_reading = clock()
             try:
                 disk.read_into(offset, memoryview(buffer)[:length])
             except BaseException:
                 free.put(buffer)
                 raise
+            if profile is not None:
+                profile.add("read", clock() - began_reading)
             stats.allocated_bytes += length
-            finished.put((pool.submit(compress_batch, buffer, length, first, codec.compress), buffer))
+            finished.put((pool.submit(compress_batch, buffer, length, first, codec.compress, profile), buffer))
             if progress is not None:
                 progress(length)
     finally:

@@ -19,6 +19,7 @@ from ..formats.vmx import DiskRef, VirtualMachine, load_vm, resolve_path
 from ..names import safe_name
 from .codec import Codec, select_codec
 from .pipeline import resolve_threads
+from .profile import Profile
 
 FORMATS = ("ova", "ovf")
 
@@ -48,6 +49,7 @@ class ExportOptions:
     refresh: bool = False
     check_mode: bool = False
     progress: Optional[ProgressCallback] = None
+    profile: Optional[Profile] = None  # CPU seconds per stage and thread (the benchmark's --profile)
 
 
 @dataclass(frozen=True)

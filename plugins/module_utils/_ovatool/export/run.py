@@ -26,6 +26,7 @@ from ..protocols import PackageWriter
 from .folder import FolderWriter
 from .pipeline import allocated_bytes, run_pipeline
 from .plan import ExportOptions, ExportPlan, ProgressCallback, plan_export, resolve_dest
+from .profile import Profile
 
 ADAPTER_TYPES = ("ide", "buslogic", "lsilogic", "legacyESX")
 MB = 1000 * 1000
@@ -82,7 +83,8 @@ def _copy_member(container, name: str, path: str) -> int:
 
 
 def write_package(container: PackageWriter, plan: ExportPlan, disks: List[VirtualDisk],
-                  signer: Optional[Signer] = None, progress: Optional[ProgressCallback] = None) -> Dict[str, Any]:
+                  signer: Optional[Signer] = None, progress: Optional[ProgressCallback] = None,
+                  profile: Optional[Profile] = None) -> Dict[str, Any]:
     """Write the .ovf, .mf, optional .cert, the disks and the side files into ``container`` in one pass.
 
     ``container`` is an OvaWriter (tar) or a FolderWriter (``format: ovf``); both reserve the head
@@ -126,7 +128,8 @@ def write_package(container: PackageWriter, plan: ExportPlan, disks: List[Virtua
                 progress({"disk": _href, "disk_index": _index, "disks": len(disks), "disk_done": disk_done,
                           "disk_total": totals[_index], "done_bytes": done, "total_bytes": sum(totals)})
 
-        stats = run_pipeline(disk, writer, plan.codec, plan.threads, on_batch if progress else None)
+        stats = run_pipeline(disk, writer, plan.codec, plan.threads, on_batch if progress else None,
+                             profile=profile)
         member.close()
         planned[index].populated = stats.data_bytes
         planned[index].file_size = member.size
@@ -223,8 +226,8 @@ def export_vm(options: ExportOptions) -> Dict[str, Any]:
         try:
             if plan.format == "ova":
                 with AtomicOutput(dest) as out:
-                    written = write_package(OvaWriter(out.stream, mtime, plan.algorithm), plan, disks, signer,
-                                            options.progress)
+                    written = write_package(OvaWriter(out.stream, mtime, plan.algorithm, options.profile), plan,
+                                            disks, signer, options.progress, options.profile)
                     out.commit()
             else:
                 with AtomicFolder(dest) as folder:

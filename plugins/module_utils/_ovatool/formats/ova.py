@@ -16,6 +16,7 @@ base-256 sizes for members of 8 GiB and more (vSphere refuses PAX headers).
 from __future__ import annotations
 
 import tarfile
+import time
 from typing import BinaryIO, List, Tuple
 
 from ..errors import OvatoolError
@@ -66,8 +67,19 @@ class MemberWriter:
         archive._raw_write(bytes(BLOCK))  # placeholder header, patched in close()
 
     def write(self, data) -> None:
-        self.archive._raw_write(data)
-        self.hash.update(data)
+        profile = self.archive.profile
+        if profile is None:
+            self.archive._raw_write(data)
+            self.hash.update(data)
+        else:
+            began = time.thread_time()
+            self.archive._raw_write(data)
+            written = time.thread_time()
+            self.hash.update(data)
+            hashed = time.thread_time()
+            profile.add("writing", written - began)
+            profile.add("hashing", hashed - written)
+            profile.add("stream framing", began - hashed)  # the caller counts the whole call as framing
         self.size += len(data)
 
     def close(self) -> str:
@@ -84,7 +96,8 @@ class MemberWriter:
 
 
 class OvaWriter:
-    def __init__(self, file: BinaryIO, mtime: int, algorithm: str) -> None:
+    def __init__(self, file: BinaryIO, mtime: int, algorithm: str, profile=None) -> None:
+        self.profile = profile  # an export/profile.Profile (duck-typed: formats know nothing of exports)
         self.file = file
         self.mtime = mtime
         self.algorithm = algorithm
