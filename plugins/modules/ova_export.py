@@ -66,6 +66,9 @@ options:
     description:
       - Deflate implementation. V(auto) takes the fastest one importable on the host.
       - Forcing one that is not installed fails with a message naming the package.
+      - V(zlib-ng) and V(zlib) give byte-identical output for the same inputs and options. ISA-L (V(isal)) may encode
+        a grain differently from one run to the next (the disk's data, and so every check, stays the same; only the
+        compressed bytes and their digests differ). Choose V(zlib-ng) where the OVA's bytes must be reproducible.
     type: str
     choices: [auto, isal, zlib-ng, zlib]
     default: auto
@@ -124,9 +127,11 @@ attributes:
 notes:
   - Power the VM off first (see the C(ovatool.vmware.power_off) role); exporting a running VM copies
     disks that are changing under it.
-  - ESXi delta disks (vmfsSparse, seSparse) are not supported yet and fail with a message saying so.
+  - Snapshot chains are flattened to the current state, with hosted sparse children or ESXi vmfsSparse (COWD) and
+    seSparse deltas; raw device mappings hold no data to export and are refused with a message saying so.
   - A virtual TPM cannot be carried in an OVA; such a VM is exported without it and the task warns.
-  - Output is reproducible, exporting an unchanged VM twice with the same options gives the same bytes.
+  - Output is reproducible with the V(zlib-ng) and V(zlib) codecs, exporting an unchanged VM twice with the same
+    options gives the same bytes (see O(codec) for ISA-L).
 """
 
 EXAMPLES = r"""

@@ -159,8 +159,8 @@ def profile_export(vmx: str, out_dir: str, threads: int, rounds: int) -> Dict[st
 def print_profile(kind: str, runs: Dict[int, Dict[str, object]], cores: int) -> None:
     """Per stage and per thread CPU, the serial share, and the wall time this implies on more cores.
 
-    Model: the pool's stages spread over the cores; the reader (calling thread) and the writer thread are one
-    thread each, running beside each other and the pool. So the wall time on N cores is at least the longest
+    Model: the pool's stages spread over the cores; the reader (calling thread), the writer thread and the hash
+    thread are one thread each, running beside each other and the pool. So the wall time on N cores is at least the longest
     serial thread's CPU and at least all CPU / N: wall(N) = max(longest serial thread, total CPU / N). Memory
     bandwidth, the disk and the page cache are taken to keep up (true here: the data is cached)."""
     print(f"\n{kind}: CPU seconds per stage (best of the rounds; {cores} cores here)")
@@ -172,13 +172,14 @@ def print_profile(kind: str, runs: Dict[int, Dict[str, object]], cores: int) -> 
     print("\n| thread | " + " | ".join(f"threads={t}" for t in runs) + " |")
     print("|---|" + "---:|" * len(runs))
     by_thread = {t: r["profile"].by_thread() for t, r in runs.items()}
-    for thread in ("MainThread", "ovatool-writer", "compression pool"):
+    for thread in ("MainThread", "ovatool-writer", "ovatool-hash", "compression pool"):
         print(f"| {thread} | " + " | ".join(f"{by_thread[t].get(thread, 0.0):.2f}" for t in runs) + " |")
     last = runs[max(runs)]
     threads = by_thread[max(runs)]
     total = sum(threads.values())
-    serial = threads.get("MainThread", 0.0) + threads.get("ovatool-writer", 0.0)
-    longest = max(threads.get("MainThread", 0.0), threads.get("ovatool-writer", 0.0))
+    serial_threads = [seconds for name, seconds in threads.items() if name != "compression pool"]
+    serial = sum(serial_threads)
+    longest = max(serial_threads)
     allocated = last["allocated"]
     print("\nwall: " + ", ".join(f"threads={t} {r['profile'].wall:.2f} s ({allocated / MB / r['profile'].wall:.0f} MB/s)"
                                   for t, r in runs.items()))

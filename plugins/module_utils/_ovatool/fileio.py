@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import Optional
+import queue
+import threading
+import time
+import weakref
+from typing import Any, Callable, Optional
 
 _PREADV = getattr(os, "preadv", None)
 _ZEROS = bytes(1 << 20)
@@ -78,3 +82,49 @@ def replace_small_file(path: str, text: str, mode: int = 0o644) -> None:
         except OSError:
             pass
         raise
+
+
+class BackgroundHash:
+    """A digest computed on a thread of its own, in the order ``update`` is called: the writer that feeds it goes
+    on writing while the previous data is hashed (hashlib releases the GIL on large buffers), so hashing and
+    writing are two serial stages side by side instead of one after the other.
+
+    ``update`` takes immutable data (bytes, or views of bytes) only: it is read later, on the other thread. The
+    queue is bounded, so a slow hash holds the writer back instead of holding memory. ``on_cpu`` (optional)
+    receives the CPU seconds the hash thread spent, when it finishes.
+    """
+
+    def __init__(self, algorithm: str, on_cpu: Optional[Callable[[float], None]] = None, depth: int = 16) -> None:
+        self._hash = hashlib.new(algorithm)
+        self._queue: "queue.Queue[Any]" = queue.Queue(maxsize=depth)
+        self._error: list = []
+        self._thread = threading.Thread(target=self._run, args=(self._queue, self._hash, self._error, on_cpu),
+                                         name="ovatool-hash", daemon=True)
+        self._thread.start()
+        # an abandoned member (an export that failed half-way) still ends its thread
+        self._finalizer = weakref.finalize(self, self._queue.put, None)
+
+    @staticmethod
+    def _run(work: "queue.Queue[Any]", digest: Any, error: list, on_cpu: Optional[Callable[[float], None]]) -> None:
+        began = time.thread_time()
+        while True:
+            data = work.get()
+            if data is None:
+                break
+            try:
+                digest.update(data)
+            except BaseException as exc:  # handed to hexdigest(); keep draining so the writer never blocks
+                error.append(exc)
+        if on_cpu is not None:
+            on_cpu(time.thread_time() - began)
+
+    def update(self, data: Any) -> None:
+        self._queue.put(data)
+
+    def hexdigest(self) -> str:
+        self._finalizer()  # the end-of-data marker, once
+        self._thread.join()
+        if self._error:
+            raise self._error[0]
+        return self._hash.hexdigest()
+

@@ -25,7 +25,7 @@ from ..formats.stream import StreamVmdkWriter
 from ..protocols import DiskReader
 from ..ranges import merge_ranges
 from .profile import Profile, clock_of
-from ..formats.vmdk import GRAIN_BYTES, GRAIN_SECTORS, SECTOR, grain_record
+from ..formats.vmdk import GRAIN_BYTES, GRAIN_SECTORS, SECTOR, grain_record_parts
 
 BATCH_GRAINS = 32  # 2 MiB of disk per task: large enough to amortise task overhead
 _ZERO_GRAIN = bytes(GRAIN_BYTES)
@@ -87,10 +87,10 @@ def compress_batch(data: bytearray, length: int, first_grain: int, compress: Cal
         packed = compress(view[at:end])
         compressed = clock()
         spent[1] += compressed - detected
-        record = grain_record(grain * GRAIN_SECTORS, packed)
-        parts.append(record)
+        record = grain_record_parts(grain * GRAIN_SECTORS, packed)
+        parts += record
         entries.append((grain, sectors))
-        sectors += len(record) // SECTOR
+        sectors += (len(record[0]) + len(packed) + len(record[2])) // SECTOR
         data_bytes += end - at
         spent[2] += clock() - compressed
     began = clock()

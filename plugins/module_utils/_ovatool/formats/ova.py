@@ -20,6 +20,7 @@ import time
 from typing import BinaryIO, List, Tuple
 
 from ..errors import OvatoolError
+from ..fileio import BackgroundHash
 from .manifest import new_hash
 
 BLOCK = 512
@@ -63,23 +64,23 @@ class MemberWriter:
         self.name = name
         self.header_offset = archive.position
         self.size = 0
-        self.hash = new_hash(archive.algorithm)
+        profile = archive.profile
+        # hashed on a thread of its own, beside the writing (data handed over is immutable: bytes or views of them)
+        self.hash = BackgroundHash(archive.algorithm, None if profile is None else
+                                   lambda seconds: profile.add("hashing", seconds))
         archive._raw_write(bytes(BLOCK))  # placeholder header, patched in close()
 
     def write(self, data) -> None:
         profile = self.archive.profile
         if profile is None:
             self.archive._raw_write(data)
-            self.hash.update(data)
         else:
             began = time.thread_time()
             self.archive._raw_write(data)
-            written = time.thread_time()
-            self.hash.update(data)
-            hashed = time.thread_time()
-            profile.add("writing", written - began)
-            profile.add("hashing", hashed - written)
-            profile.add("stream framing", began - hashed)  # the caller counts the whole call as framing
+            written = time.thread_time() - began
+            profile.add("writing", written)
+            profile.add("stream framing", -written)  # the caller counts the whole call as framing
+        self.hash.update(data)
         self.size += len(data)
 
     def close(self) -> str:

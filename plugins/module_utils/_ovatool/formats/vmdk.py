@@ -14,6 +14,7 @@ import struct
 import sys
 from array import array
 from dataclasses import dataclass
+from typing import Tuple
 
 from ..errors import DiskFormatError
 
@@ -93,10 +94,19 @@ def marker(num_sectors: int, kind: int) -> bytes:
     return MARKER.pack(num_sectors, 0, kind) + bytes(SECTOR - MARKER.size)
 
 
+_PAD = bytes(SECTOR)
+
+
+def grain_record_parts(lba_sectors: int, compressed: bytes) -> Tuple[bytes, bytes, bytes]:
+    """One grain record as (head, data, padding) - u64 LBA, u32 size, zlib data, zeros to a sector - so that a
+    caller joining many records copies each grain's data once."""
+    return (GRAIN_HEAD.pack(lba_sectors, len(compressed)), compressed,
+            _PAD[:-(GRAIN_HEAD.size + len(compressed)) % SECTOR])
+
+
 def grain_record(lba_sectors: int, compressed: bytes) -> bytes:
-    """One grain: u64 LBA, u32 size, zlib data, padded to a sector."""
-    used = GRAIN_HEAD.size + len(compressed)
-    return GRAIN_HEAD.pack(lba_sectors, len(compressed)) + compressed + bytes(-used % SECTOR)
+    """One grain record as a single bytes object."""
+    return b"".join(grain_record_parts(lba_sectors, compressed))
 
 
 def u32_table(raw: bytes) -> array:
