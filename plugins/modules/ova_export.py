@@ -108,6 +108,29 @@ options:
       - Write the export's progress to this JSON file (disk, percent, bytes, MB/s, ETA) at most once a second,
         atomically, and a final record when it ends; for watching a long C(async) export from the controller.
     type: path
+  appliance:
+    description:
+      - "What the OVF says about the appliance beyond its hardware, with the keys and shapes of VMware's ova-compose
+        (its YAML sections can be pasted)."
+      - "C(product_sections) (a list; C(product) is a shortcut for one) - each with C(product), C(vendor),
+        C(version), C(full_version), C(info), C(product_url), C(vendor_url), C(app_url), C(class), C(instance),
+        C(categories) (C({id: label})), C(transports) (C(iso), C(com.vmware.guestInfo)) and C(properties): C({key:
+        {type, value, user_configurable, password, label, description, category, qualifiers}}), types as in DSP0243
+        (C(string), C(boolean), C(uint8)..C(uint64), C(sint8)..C(sint64), C(real32), C(real64)), qualifiers
+        C(MinLen(n)), C(MaxLen(n)), C(ValueMap{...}); a C(value) may be C({configuration: value}) (or ova-compose's
+        C({default, configurations}))."
+      - "C(annotation) (text or C({text, info}); default the VMX's notes; C(\"\") leaves it out), C(eula) (text or a
+        list, one EulaSection each), C(configurations) (C({id: {label, description, cpus, memory}}), memory in MiB)
+        with C(default_configuration), C(networks) (C({ethernetN or network name: {name, description}})),
+        C(extra_configs) (C({key: value}) or C({key: {value, required}})), C(ip_assignment_settings) (C({protocols,
+        schemes}); VMware's section, which the DMTF schema does not know)."
+      - "The whole spec is checked before any disk is read; a problem fails the task naming its key path and nothing
+        is written. See also M(ovatool.vmware.ova_edit), which applies the same spec to an existing OVA."
+    type: dict
+  appliances:
+    description:
+      - Specs per VM, keyed by the VM's name (its C(displayName)), merged over O(appliance) key by key.
+    type: dict
   private_key:
     description: PEM RSA private key that signs the manifest; writes a C(.cert) member. Needs O(certificate).
     type: path
@@ -299,6 +322,8 @@ def main():
             certificate=dict(type="path"),
             include_images=dict(type="bool", default=False),
             progress_file=dict(type="path"),
+            appliance=dict(type="dict"),
+            appliances=dict(type="dict"),
         ),
         required_together=[("private_key", "certificate")],
         supports_check_mode=True,
@@ -311,6 +336,7 @@ def main():
         export_flags=params["export_flags"], private_key=params["private_key"],
         private_key_passphrase=params["private_key_passphrase"], certificate=params["certificate"],
         include_images=params["include_images"], refresh=params["refresh"],
+        appliance=params["appliance"], appliances=params["appliances"],
         check_mode=module.check_mode,
     )
 

@@ -8,6 +8,7 @@ Exit codes: 0 success, 1 failure (one line on stderr), 2 bad usage.
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import os
 import shutil
@@ -15,6 +16,7 @@ import sys
 import time
 from typing import Any, Dict, List, Optional
 
+from .engine.edit import EditOptions, describe, edit_ova
 from .engine.errors import OvatoolError
 from .engine.export.codec import CODECS, PRESETS
 from .engine.export.plan import FORMATS
@@ -92,7 +94,58 @@ def make_progress(quiet: bool, stream):
     return PlainProgress(stream)
 
 
+def load_spec(path: Optional[str]) -> Optional[Dict[str, Any]]:
+    """An appliance spec from a YAML (or JSON) file: the ``appliance`` dict of the module, as ova-compose writes
+    its sections."""
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as exc:
+        raise OvatoolError(f"cannot read the appliance spec: {exc.strerror}", path) from None
+    import yaml  # a dependency of the command only, never of the engine
+
+    try:
+        spec = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise OvatoolError(f"the appliance spec is not valid YAML: {exc}", path) from None
+    if spec is not None and not isinstance(spec, dict):
+        raise OvatoolError("the appliance spec must be a mapping of sections", path)
+    return spec
+
+
+def print_appliance(about: Dict[str, Any]) -> None:
+    print(f"{about['path']}: {about.get('name') or '(no name)'}")
+    for product in about["product_sections"]:
+        title = " ".join(str(product[k]) for k in ("product", "version") if product.get(k))
+        vendor = f" by {product['vendor']}" if product.get("vendor") else ""
+        print(f"  product: {title or '(unnamed)'}{vendor}")
+        for prop in product["properties"]:
+            value = "(password)" if prop["password"] else prop["value"]
+            extra = "".join(f", {c}={v}" for c, v in prop["values"].items())
+            print(f"    {prop['key']} ({prop['type']}{', configurable' if prop['user_configurable'] else ''}): "
+                  f"{value}{extra}")
+    for config in about["configurations"]:
+        print(f"  configuration: {config['id']} ({config['label']}){' default' if config['default'] else ''}")
+    for network in about["networks"]:
+        print(f"  network: {network['name']}")
+    if about["transports"]:
+        print(f"  transports: {', '.join(about['transports'])}")
+    if about["eulas"]:
+        print(f"  EULAs: {len(about['eulas'])}")
+    if about["annotation"]:
+        print(f"  annotation: {about['annotation']}")
+
+
 def cmd_info(args: argparse.Namespace) -> int:
+    if args.vmx.lower().endswith((".ova", ".ovf")):
+        about = describe(args.vmx)
+        if args.json:
+            print(json.dumps(about, indent=2))
+        else:
+            print_appliance(about)
+        return 0
     info = read_vm_info(args.vmx, allocation=args.allocation)
     if args.json:
         print(json.dumps(info, indent=2))
@@ -125,7 +178,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             max_hardware_version=args.max_hardware_version, export_flags=args.export_flags or (),
             private_key=args.private_key, private_key_passphrase=os.environ.get("OVATOOL_KEY_PASSPHRASE"),
             certificate=args.certificate, include_images=args.include_images, check_mode=args.check,
-            progress=progress))
+            appliance=load_spec(args.appliance), progress=progress))
     finally:
         if progress is not None:
             progress.close()
@@ -159,6 +212,25 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_edit(args: argparse.Namespace) -> int:
+    result = edit_ova(EditOptions(
+        src=args.ova, dest=args.output, appliance=load_spec(args.appliance) or {}, private_key=args.private_key,
+        private_key_passphrase=os.environ.get("OVATOOL_KEY_PASSPHRASE"), certificate=args.certificate,
+        check_mode=args.check))
+    diff = result.pop("diff")
+    if args.json:
+        print(json.dumps(result, indent=2))
+    elif not args.quiet:
+        for warning in result.get("warnings", []):
+            print(f"warning: {warning}", file=sys.stderr)
+        if args.diff and diff["before"] != diff["after"]:
+            sys.stdout.writelines(difflib.unified_diff(
+                diff["before"].splitlines(True), diff["after"].splitlines(True), diff["before_header"],
+                diff["after_header"]))
+        print(result.get("msg") or f"{result['dest']}: {result['size'] / MB:,.1f} MB written")
+    return 0
+
+
 def cmd_upload(args: argparse.Namespace) -> int:
     headers = dict(h.split(":", 1) for h in args.header or [])
     result = upload(UploadOptions(
@@ -182,8 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    info = sub.add_parser("info", help="show a VM's hardware and disks")
-    info.add_argument("vmx", help="path of the .vmx")
+    info = sub.add_parser("info", help="show a VM's hardware and disks, or what an OVA says about its appliance")
+    info.add_argument("vmx", help="path of the .vmx, or of an .ova / .ovf")
     info.add_argument("--allocation", action="store_true", help="also report the bytes an export reads")
     info.add_argument("--json", action="store_true", help="print the vmx_info module's result as JSON")
     info.set_defaults(func=cmd_info)
@@ -205,6 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--private-key", help="PEM RSA key signing the manifest (passphrase: $OVATOOL_KEY_PASSPHRASE)")
     export.add_argument("--certificate", help="PEM certificate of the signer")
     export.add_argument("--include-images", action="store_true", help="carry the CD-ROMs' ISO files in the OVA")
+    export.add_argument("--appliance", metavar="FILE",
+                        help="appliance spec (YAML): product, properties, EULA, configurations... (ova-compose keys)")
     export.add_argument("--check", action="store_true", help="only say what would be done")
     export.add_argument("--json", action="store_true", help="print the ova_export module's result as JSON")
     export.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
@@ -218,6 +292,18 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="print the ova_verify module's result as JSON")
     check.add_argument("-q", "--quiet", action="store_true")
     check.set_defaults(func=cmd_verify)
+
+    stamp = sub.add_parser("edit", help="apply an appliance spec to an existing OVA (no recompression)")
+    stamp.add_argument("ova")
+    stamp.add_argument("--appliance", metavar="FILE", required=True, help="appliance spec (YAML), as for export")
+    stamp.add_argument("-o", "--output", help="write the result here (default: replace the OVA atomically)")
+    stamp.add_argument("--private-key", help="PEM RSA key signing the new manifest (passphrase: $OVATOOL_KEY_PASSPHRASE)")
+    stamp.add_argument("--certificate", help="PEM certificate of the signer")
+    stamp.add_argument("--check", action="store_true", help="only say whether it would change")
+    stamp.add_argument("--diff", action="store_true", help="print the descriptor's changes")
+    stamp.add_argument("--json", action="store_true", help="print the ova_edit module's result as JSON")
+    stamp.add_argument("-q", "--quiet", action="store_true")
+    stamp.set_defaults(func=cmd_edit)
 
     send = sub.add_parser("upload", help="upload a file to s3://, sftp://, https://, http:// or file://",
                           epilog="Credentials: S3 from boto3's usual chain (AWS_ACCESS_KEY_ID, profiles...), "

@@ -181,8 +181,9 @@ def print_profile(kind: str, runs: Dict[int, Dict[str, object]], cores: int) -> 
     serial = sum(serial_threads)
     longest = max(serial_threads)
     allocated = last["allocated"]
-    print("\nwall: " + ", ".join(f"threads={t} {r['profile'].wall:.2f} s ({allocated / MB / r['profile'].wall:.0f} MB/s)"
-                                  for t, r in runs.items()))
+    walls = [f"threads={t} {r['profile'].wall:.2f} s ({allocated / MB / r['profile'].wall:.0f} MB/s)"
+             for t, r in runs.items()]
+    print("\nwall: " + ", ".join(walls))
     if 1 in runs and max(runs) > 1:
         print(f"threads={max(runs)} / threads=1: {runs[1]['profile'].wall / last['profile'].wall:.2f}x")
     print(f"CPU {total:.2f} s, of which serial threads {serial:.2f} s ({100 * serial / total:.0f} %); "
@@ -273,7 +274,7 @@ def main() -> int:
             qemu = best["qemu-img convert"]
             allocated = next(s["allocated"] for s in best.values() if "allocated" in s)
             for label, stat in best.items():
-                codec_name, _, level = str(stat.get("codec", "")).partition(" ")
+                codec_name, level = (str(stat.get("codec", "")).split(" ", 1) + [""])[:2]
                 bound_mbps = bound.get(codec_name, {}).get("bound_mbps") \
                     if str(bound.get(codec_name, {}).get("level")) == level else None
                 mbps = allocated / MB / stat["wall"]

@@ -15,6 +15,7 @@ import pytest
 from support import ovacheck, vmfactory
 from support.ansiblerun import BIN, ROOT, adhoc, ansible_env
 
+
 @pytest.fixture()
 def vm(tmp_path, images):
     folder = tmp_path / "vms" / "app"
@@ -121,7 +122,11 @@ def test_export_all_playbook(tmp_path, vm, images):
     state_file.write_text(json.dumps({"running": [vm["vmx"]]}))
     # the upload folder does not exist yet: the upload creates it (a dest ending in / is a folder)
     extra = {"ovatool_vm_search_paths": [str(tmp_path / "vms")], "ovatool_output_dir": str(tmp_path / "ovas"),
-             "ovatool_upload_dest": f"file://{tmp_path}/shelf/", "ovatool_vmrun_path": vmrun}
+             "ovatool_upload_dest": f"file://{tmp_path}/shelf/", "ovatool_vmrun_path": vmrun,
+             # every VM gets the vendor's product section and EULA; the database its own product, merged over it
+             "ovatool_appliance": {"product": {"product": "Shop", "vendor": "Example Inc.", "version": "2.0"},
+                                   "eula": "Use it well."},
+             "ovatool_appliances": {"Database": {"product": {"product": "Shop database", "version": "2.0"}}}}
     argv = [os.path.join(BIN, "ansible-playbook"), "playbooks/export_all.yml", "-i", "localhost,",
             "-c", "local", "-e", f"ansible_python_interpreter={sys.executable}", "-e", json.dumps(extra)]
 
@@ -139,6 +144,12 @@ def test_export_all_playbook(tmp_path, vm, images):
         assert a.read() == b.read()
     ovacheck.assert_same_disk(vm["raws"][0], ovacheck.extract(str(tmp_path / "shelf" / "App_Server.ova"),
                                                               "App_Server-disk1.vmdk", str(tmp_path)))
+    stamped = {name: ovacheck.read_ova(str(tmp_path / "ovas" / f"{name}.ova"))["envelope"]
+               for name in ("App_Server", "Database")}
+    products = {name: [p.text for p in env.iter(f"{{{ovacheck.OVF_NS}}}Product")] for name, env in stamped.items()}
+    assert products == {"App_Server": ["Shop"], "Database": ["Shop database"]}, products
+    assert all([e.text for e in env.iter(f"{{{ovacheck.OVF_NS}}}License")] == ["Use it well."]
+               for env in stamped.values()), "the common EULA reaches every VM"
     calls = json.loads(state_file.read_text())["calls"]
     assert ["stop", vm["vmx"], "soft"] in calls and ["start", vm["vmx"], "nogui"] in calls
     assert not any(call[0] in ("stop", "start") and call[1] == db_vmx for call in calls), "db was off: untouched"

@@ -29,7 +29,7 @@ def ansible_env(tmp_path) -> dict:
 STANDARD_KEYS = {"changed", "failed", "msg", "invocation", "warnings", "deprecations", "exception", "skipped",
                  "ansible_facts", "_ansible_no_log", "_ansible_verbose_always", "_ansible_verbose_override",
                  "ansible_job_id", "started", "finished", "results_file", "module_stdout", "module_stderr", "rc",
-                 "skip_reason"}
+                 "skip_reason", "diff"}
 # what AnsibleModule.exit_json adds about the file named by a result's ``path`` or ``dest`` (add_path_info)
 PATH_INFO_KEYS = {"uid", "gid", "owner", "group", "mode", "state", "size", "secontext"}
 

@@ -13,6 +13,7 @@ import pytest
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.errors import OvatoolError
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.run import ExportOptions, export_vm
 
+
 def snapshot(folder: str) -> dict:
     """Content digest and mtime of every file below ``folder``."""
     state = {}

@@ -100,7 +100,7 @@ def write_vmx(path: str, name: str, disks: List[Tuple[str, str]], extra: Optiona
     lines.update(extra or {})
     with open(path, "w", encoding="utf-8", newline="\r\n") as handle:
         for key, value in lines.items():
-            escaped = value.replace("|", "|7C").replace('"', "|22")  # VMX hex escapes
+            escaped = value.replace("|", "|7C").replace('"', "|22").replace("\n", "|0A")  # VMX hex escapes
             handle.write(f'{key} = "{escaped}"\n')
     return path
 

@@ -99,7 +99,7 @@ class BackgroundHash:
         self._queue: "queue.Queue[Any]" = queue.Queue(maxsize=depth)
         self._error: list = []
         self._thread = threading.Thread(target=self._run, args=(self._queue, self._hash, self._error, on_cpu),
-                                         name="ovatool-hash", daemon=True)
+                                        name="ovatool-hash", daemon=True)
         self._thread.start()
         # an abandoned member (an export that failed half-way) still ends its thread
         self._finalizer = weakref.finalize(self, self._queue.put, None)
@@ -127,4 +127,3 @@ class BackgroundHash:
         if self._error:
             raise self._error[0]
         return self._hash.hexdigest()
-

@@ -25,6 +25,7 @@ from .errors import OvatoolError, os_error
 from .fileio import file_digest
 from .export.pipeline import resolve_threads
 from .formats import manifest
+from .formats.appliance import check_envelope
 from .formats.ovf import MAX_OVF_BYTES, OVF2, descriptor_namespace, local_name, parse_ovf
 from .formats.streamcheck import check_stream
 from .formats.vmdk import MAGIC
@@ -226,6 +227,7 @@ def verify(path: str, deep: bool = False, require_manifest: bool = False, thread
         return _finish(result, problems)
     result["ovf_version"] = "2.0" if ns == OVF2 else "1.x"
     check_structure(envelope, ns, problems)
+    problems.extend(check_envelope(envelope, ns))
 
     referenced: Dict[str, List[Member]] = {}
     for ref in _references(envelope, ns):

@@ -10,11 +10,12 @@ loose values around, so that no later step can rename the appliance or re-derive
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
 
 from ..errors import OutputError, OvatoolError, VmxError
 from ..formats import manifest, ovf
+from ..formats.appliance import Appliance, check_networks, merge_specs, parse_appliance
 from ..formats.vmx import DiskRef, VirtualMachine, load_vm, resolve_path
 from ..names import safe_name
 from .codec import Codec, select_codec
@@ -49,6 +50,8 @@ class ExportOptions:
     refresh: bool = False
     check_mode: bool = False
     progress: Optional[ProgressCallback] = None
+    appliance: Optional[Dict[str, Any]] = None  # product, EULA, properties, deployment options... (formats/appliance)
+    appliances: Optional[Dict[str, Dict[str, Any]]] = None  # per VM name, merged over ``appliance`` key by key
     profile: Optional[Profile] = None  # CPU seconds per stage and thread (the benchmark's --profile)
 
 
@@ -89,6 +92,7 @@ class ExportPlan:
     signing: Optional[Tuple[str, str, Optional[str]]]  # private key, certificate, passphrase
     disks: Tuple[PlannedDisk, ...]
     side_files: Tuple[SideFile, ...]
+    appliance: Appliance = field(default_factory=Appliance)
     warnings: Tuple[str, ...] = field(default=())
 
     @property
@@ -174,6 +178,11 @@ def plan_export(options: ExportOptions) -> ExportPlan:
         raise OvatoolError(f"unknown export flag(s) {', '.join(unknown)}: use {', '.join(ovf.EXPORT_FLAGS)}")
     if bool(options.private_key) != bool(options.certificate):
         raise OvatoolError("signing needs both private_key and certificate")
+    own = (options.appliances or {}).get(vm.name)
+    appliance = parse_appliance(merge_specs(options.appliance, own) if options.appliance or own else None)
+    check_networks(appliance, [f"ethernet{nic.index}" for nic in vm.nics], [nic.network for nic in vm.nics])
+    if appliance.annotation is None and vm.get("annotation").strip():  # the VM's notes, as OVF Tool carries them
+        appliance = replace(appliance, annotation=(vm.get("annotation"), "A human-readable annotation"))
     name = options.name or vm.name
     base = safe_name(name, fallback=os.path.splitext(os.path.basename(src))[0])
     warnings = list(vm.warnings)
@@ -187,4 +196,4 @@ def plan_export(options: ExportOptions) -> ExportPlan:
         signing=(options.private_key, options.certificate, options.private_key_passphrase)
         if options.private_key and options.certificate else None,
         disks=disks, side_files=_side_files(vm, base, len(disks) + 1, options.include_images, warnings),
-        warnings=tuple(warnings))
+        appliance=appliance, warnings=tuple(warnings))

@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import time
+import xml.etree.ElementTree as ET
 import zlib
 from contextlib import ExitStack
 from typing import Any, Dict, List, Optional
@@ -15,6 +16,7 @@ from typing import Any, Dict, List, Optional
 from ..errors import OutputError, OvatoolError, VmxError, describe_os_error
 from ..fileio import replace_small_file
 from ..formats import manifest, ovf
+from ..formats.appliance import apply_appliance
 from ..formats.descriptor import render_stream_descriptor
 from ..formats.disk import VirtualDisk, open_disk
 from ..formats.ova import OvaWriter
@@ -96,9 +98,11 @@ def write_package(container: PackageWriter, plan: ExportPlan, disks: List[Virtua
     side_sizes = {side.href: PLACEHOLDER for side in plan.side_files}
     ovf_options = plan.ovf_options()
 
-    def envelope() -> bytes:
+    def envelope() -> ET.Element:
         extra = [(side.href, side.file_id, side_sizes[side.href]) for side in plan.side_files]
-        return ovf.build_envelope(vm, plan.name, planned, extra, ovf_options)
+        built = ovf.build_envelope(vm, plan.name, planned, extra, ovf_options)
+        apply_appliance(built, plan.appliance)
+        return built
 
     reserved = len(ovf.render(envelope()))
     listed = [plan.ovf_name] + [p.href for p in plan.disks] + [side.href for side in plan.side_files]
@@ -168,7 +172,7 @@ def fingerprint(sources: List[str], plan: ExportPlan) -> str:
             files.append([os.path.abspath(path), None, None])
     shape = {"name": plan.name, "format": plan.format, "manifest": plan.algorithm, "flags": list(plan.flags),
              "max_hardware_version": plan.max_hardware_version, "include_images": plan.include_images,
-             "signed": plan.signing is not None}
+             "signed": plan.signing is not None, "appliance": repr(plan.appliance)}
     return hashlib.sha256(json.dumps([files, shape], sort_keys=True).encode()).hexdigest()
 
 

@@ -136,6 +136,23 @@ class OvaWriter:
         self.sizes[reservation.name] = len(data)
         return digest.hexdigest()
 
+    def add(self, name: str, data: bytes) -> None:
+        """A whole member known up front (header, data, padding)."""
+        self.begin_member(name, len(data))
+        self._raw_write(data)
+        self.end_member(0, len(data))
+
+    def begin_member(self, name: str, size: int) -> None:
+        """The header of a member whose ``size`` bytes the caller writes next (possibly past this writer)."""
+        self._raw_write(tar_header(name, size, self.mtime))
+        self.sizes[name] = size
+
+    def end_member(self, written_elsewhere: int, size: int = -1) -> None:
+        """After a member's data: count what was written to the file directly, then pad to a block."""
+        self.position += written_elsewhere
+        total = written_elsewhere if size < 0 else size
+        self._raw_write(bytes(padding(total)))
+
     def close(self) -> None:
         """End-of-archive: two zero blocks, padded to a whole 10 KiB record like tar does."""
         trailer = 2 * BLOCK

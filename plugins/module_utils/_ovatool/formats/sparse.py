@@ -23,6 +23,7 @@ from ..ranges import merge_ranges
 from .vmdk import (FLAG_ZERO_GRAIN_GTE, GD_AT_END, GRAIN_HEAD, MAX_CAPACITY_SECTORS, MAX_GRAIN_SECTORS, SECTOR,
                    SparseHeader, parse_header)
 
+
 def read_embedded_descriptor(fd: int, header: SparseHeader, file_size: int, path: str) -> bytes:
     if header.descriptor_offset == 0 or header.descriptor_size == 0:
         return b""
