@@ -127,6 +127,25 @@ options:
       - "The whole spec is checked before any disk is read; a problem fails the task naming its key path and nothing
         is written. See also M(ovatool.vmware.ova_edit), which applies the same spec to an existing OVA."
     type: dict
+  nice:
+    description:
+      - How much lower than the module's normal CPU priority the export runs (Unix nice steps, 0 to 19), so that
+        the host's VMs keep their CPU. Every thread of the export runs at that priority.
+    type: int
+    default: 10
+  ionice:
+    description:
+      - I/O scheduling class of the export's threads on Linux hosts. V(best-effort) is that class at its lowest
+        priority; V(idle) reads only when no other process wants the disk (the gentlest, and an export on a
+        busy disk may then wait long); V(none) leaves the I/O priority as it is.
+      - Where the host cannot set it (not Linux, ESXi), the export runs at normal I/O priority with a warning.
+    type: str
+    choices: [best-effort, idle, none]
+    default: best-effort
+  read_limit_mbps:
+    description: The most MB (10^6 bytes) a second the export reads from the source disks; V(0) means no limit.
+    type: float
+    default: 0
   appliances:
     description:
       - Specs per VM, keyed by the VM's name (its C(displayName)), merged over O(appliance) key by key.
@@ -297,6 +316,7 @@ from ansible_collections.ovatool.vmware.plugins.module_utils.common import run_e
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.run import ExportOptions, export_vm
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.host.progress import ProgressFile
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.codec import CODECS
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.gentle import IONICE_CLASSES
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.plan import FORMATS
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.formats.manifest import ALGORITHMS
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.formats.ovf import EXPORT_FLAGS
@@ -324,6 +344,9 @@ def main():
             progress_file=dict(type="path"),
             appliance=dict(type="dict"),
             appliances=dict(type="dict"),
+            nice=dict(type="int", default=10),
+            ionice=dict(type="str", default="best-effort", choices=list(IONICE_CLASSES)),
+            read_limit_mbps=dict(type="float", default=0),
         ),
         required_together=[("private_key", "certificate")],
         supports_check_mode=True,
@@ -336,7 +359,8 @@ def main():
         export_flags=params["export_flags"], private_key=params["private_key"],
         private_key_passphrase=params["private_key_passphrase"], certificate=params["certificate"],
         include_images=params["include_images"], refresh=params["refresh"],
-        appliance=params["appliance"], appliances=params["appliances"],
+        appliance=params["appliance"], appliances=params["appliances"], nice=params["nice"],
+        ionice=params["ionice"], read_limit_mbps=params["read_limit_mbps"],
         check_mode=module.check_mode,
     )
 

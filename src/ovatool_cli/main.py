@@ -19,6 +19,7 @@ from typing import Any, Dict, List, Optional
 from .engine.edit import EditOptions, describe, edit_ova
 from .engine.errors import OvatoolError
 from .engine.export.codec import CODECS, PRESETS
+from .engine.export.gentle import IONICE_CLASSES
 from .engine.export.plan import FORMATS
 from .engine.formats.manifest import ALGORITHMS
 from .engine.formats.ovf import EXPORT_FLAGS
@@ -178,7 +179,8 @@ def cmd_export(args: argparse.Namespace) -> int:
             max_hardware_version=args.max_hardware_version, export_flags=args.export_flags or (),
             private_key=args.private_key, private_key_passphrase=os.environ.get("OVATOOL_KEY_PASSPHRASE"),
             certificate=args.certificate, include_images=args.include_images, check_mode=args.check,
-            appliance=load_spec(args.appliance), progress=progress))
+            appliance=load_spec(args.appliance), nice=args.nice, ionice=args.ionice,
+            read_limit_mbps=args.read_limit_mbps, progress=progress))
     finally:
         if progress is not None:
             progress.close()
@@ -277,6 +279,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--private-key", help="PEM RSA key signing the manifest (passphrase: $OVATOOL_KEY_PASSPHRASE)")
     export.add_argument("--certificate", help="PEM certificate of the signer")
     export.add_argument("--include-images", action="store_true", help="carry the CD-ROMs' ISO files in the OVA")
+    export.add_argument("--nice", type=int, default=10, help="CPU niceness added for the export (default 10)")
+    export.add_argument("--ionice", default="best-effort", choices=list(IONICE_CLASSES),
+                        help="I/O class of the export on Linux (default best-effort at its lowest level)")
+    export.add_argument("--read-limit-mbps", type=float, default=0, help="read at most this many MB/s (0: no limit)")
     export.add_argument("--appliance", metavar="FILE",
                         help="appliance spec (YAML): product, properties, EULA, configurations... (ova-compose keys)")
     export.add_argument("--check", action="store_true", help="only say what would be done")

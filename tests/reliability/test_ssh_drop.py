@@ -36,6 +36,7 @@ def host(tmp_path):
     if shutil.which("ssh") is None:
         pytest.fail("the ssh client is not installed (openssh-client)", pytrace=False)
     sshd = servers.Sshd(str(tmp_path / "sshd"))
+    vmdk = None
     try:
         vmx = vmfactory.noise_vm(str(tmp_path / "vms" / "slow"))
         tools = tmp_path / "bin"
@@ -43,10 +44,15 @@ def host(tmp_path):
         shutil.copy(os.path.join(ROOT, "tests", "doubles", "vmrun"), str(tools / "vmrun"))
         (tools / "vmrun-state.json").write_text(json.dumps({"running": [vmx]}))
         (tmp_path / "shelf").mkdir()
-        yield {"sshd": sshd, "vmx": vmx, "vmdk": os.path.join(os.path.dirname(vmx), "slow.vmdk"),
+        vmdk = os.path.join(os.path.dirname(vmx), "slow.vmdk")
+        yield {"sshd": sshd, "vmx": vmx, "vmdk": vmdk,
                "vmrun": str(tools / "vmrun"), "state": tools / "vmrun-state.json", "out": tmp_path / "ova"}
     finally:
         sshd.close()
+        # whatever happened in the test, no export it held with SIGSTOP stays behind
+        left = async_exports(vmdk) if vmdk else []
+        signal_all(left, signal.SIGCONT)
+        signal_all(left, signal.SIGKILL)
 
 
 def start_play(tmp_path, host, reconnect: int, log: str) -> subprocess.Popen:

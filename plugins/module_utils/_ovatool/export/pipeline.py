@@ -24,6 +24,7 @@ from ..errors import ExportCancelled, OvatoolError
 from ..formats.stream import StreamVmdkWriter
 from ..protocols import DiskReader
 from ..ranges import merge_ranges
+from .gentle import ReadLimit
 from .profile import Profile, clock_of
 from ..formats.vmdk import GRAIN_BYTES, GRAIN_SECTORS, SECTOR, grain_record_parts
 
@@ -113,7 +114,8 @@ def resolve_threads(threads: int) -> int:
 
 def run_pipeline(disk: DiskReader, writer: StreamVmdkWriter, codec: Codec, threads: int = 0,
                  progress: Optional[Progress] = None,
-                 cancelled: Optional[Callable[[], bool]] = None, profile: Optional[Profile] = None) -> DiskStats:
+                 cancelled: Optional[Callable[[], bool]] = None, profile: Optional[Profile] = None,
+                 read_limit: Optional[ReadLimit] = None) -> DiskStats:
     """Export one virtual disk's data into ``writer`` (a StreamVmdkWriter).
 
     A fixed set of batch buffers circulates reader -> pool -> writer -> reader:
@@ -172,6 +174,8 @@ def run_pipeline(disk: DiskReader, writer: StreamVmdkWriter, codec: Codec, threa
                 raise
             if profile is not None:
                 profile.add("read", clock() - began_reading)
+            if read_limit is not None:
+                read_limit.consume(length)
             stats.allocated_bytes += length
             finished.put((pool.submit(compress_batch, buffer, length, first, codec.compress, profile), buffer))
             if progress is not None:

@@ -19,6 +19,7 @@ from ..formats.appliance import Appliance, check_networks, merge_specs, parse_ap
 from ..formats.vmx import DiskRef, VirtualMachine, load_vm, resolve_path
 from ..names import safe_name
 from .codec import Codec, select_codec
+from .gentle import IONICE_CLASSES
 from .pipeline import resolve_threads
 from .profile import Profile
 
@@ -52,6 +53,9 @@ class ExportOptions:
     progress: Optional[ProgressCallback] = None
     appliance: Optional[Dict[str, Any]] = None  # product, EULA, properties, deployment options... (formats/appliance)
     appliances: Optional[Dict[str, Dict[str, Any]]] = None  # per VM name, merged over ``appliance`` key by key
+    nice: int = 0  # CPU niceness added for the export's threads (the module's default is 10)
+    ionice: str = "none"  # I/O class of the export's threads: idle, best-effort, none
+    read_limit_mbps: float = 0  # the most MB/s read from the sources, 0 = no limit
     profile: Optional[Profile] = None  # CPU seconds per stage and thread (the benchmark's --profile)
 
 
@@ -178,6 +182,9 @@ def plan_export(options: ExportOptions) -> ExportPlan:
         raise OvatoolError(f"unknown export flag(s) {', '.join(unknown)}: use {', '.join(ovf.EXPORT_FLAGS)}")
     if bool(options.private_key) != bool(options.certificate):
         raise OvatoolError("signing needs both private_key and certificate")
+    if options.ionice not in IONICE_CLASSES or not 0 <= options.nice <= 19 or options.read_limit_mbps < 0:
+        raise OvatoolError(f"nice must be 0..19 (not {options.nice}), ionice one of {', '.join(IONICE_CLASSES)} "
+                           f"(not {options.ionice!r}), read_limit_mbps 0 or more (not {options.read_limit_mbps})")
     own = (options.appliances or {}).get(vm.name)
     appliance = parse_appliance(merge_specs(options.appliance, own) if options.appliance or own else None)
     check_networks(appliance, [f"ethernet{nic.index}" for nic in vm.nics], [nic.network for nic in vm.nics])

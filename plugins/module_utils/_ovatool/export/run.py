@@ -26,6 +26,7 @@ from ..formats.vmx import DiskRef, VirtualMachine
 from ..output import AtomicFolder, AtomicOutput, CancelOnSignal, DestLock, remove_leftovers
 from ..protocols import PackageWriter
 from .folder import FolderWriter
+from .gentle import Gentle, ReadLimit
 from .pipeline import allocated_bytes, run_pipeline
 from .plan import ExportOptions, ExportPlan, ProgressCallback, plan_export, resolve_dest
 from .profile import Profile
@@ -71,12 +72,14 @@ def open_vm_disks(plan: ExportPlan, stack: ExitStack) -> List[VirtualDisk]:
     return disks
 
 
-def _copy_member(container, name: str, path: str) -> int:
+def _copy_member(container, name: str, path: str, read_limit: Optional[ReadLimit] = None) -> int:
     """Stream a side file (NVRAM, ISO) into the package; returns its size."""
     member = container.member(name)
     try:
         with open(path, "rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
+                if read_limit is not None:
+                    read_limit.consume(len(block))
                 member.write(block)
     except OSError as exc:
         raise VmxError(f"cannot read {path}: {exc.strerror}", path) from None
@@ -86,7 +89,7 @@ def _copy_member(container, name: str, path: str) -> int:
 
 def write_package(container: PackageWriter, plan: ExportPlan, disks: List[VirtualDisk],
                   signer: Optional[Signer] = None, progress: Optional[ProgressCallback] = None,
-                  profile: Optional[Profile] = None) -> Dict[str, Any]:
+                  profile: Optional[Profile] = None, read_limit: Optional[ReadLimit] = None) -> Dict[str, Any]:
     """Write the .ovf, .mf, optional .cert, the disks and the side files into ``container`` in one pass.
 
     ``container`` is an OvaWriter (tar) or a FolderWriter (``format: ovf``); both reserve the head
@@ -133,7 +136,7 @@ def write_package(container: PackageWriter, plan: ExportPlan, disks: List[Virtua
                           "disk_total": totals[_index], "done_bytes": done, "total_bytes": sum(totals)})
 
         stats = run_pipeline(disk, writer, plan.codec, plan.threads, on_batch if progress else None,
-                             profile=profile)
+                             profile=profile, read_limit=read_limit)
         member.close()
         planned[index].populated = stats.data_bytes
         planned[index].file_size = member.size
@@ -144,7 +147,7 @@ def write_package(container: PackageWriter, plan: ExportPlan, disks: List[Virtua
             "written_bytes": member.size, "seconds": round(stats.seconds, 3),
         })
     for side in plan.side_files:
-        side_sizes[side.href] = _copy_member(container, side.href, side.path)
+        side_sizes[side.href] = _copy_member(container, side.href, side.path, read_limit)
 
     ovf_digest = container.fill(ovf_slot, ovf.render(envelope(), pad_to=reserved))
     digests = [(plan.ovf_name, ovf_digest)] + list(container.digests)
@@ -214,6 +217,8 @@ def export_vm(options: ExportOptions) -> Dict[str, Any]:
         sources = [plan.vmx] + [f for d in disks for f in d.files] + [side.path for side in plan.side_files]
         stamp = fingerprint(sources, plan)
         if not options.check_mode:
+            # before any thread of the export starts: they all take the calling thread's priorities
+            stack.enter_context(Gentle(options.nice, options.ionice, result["warnings"]))
             stack.enter_context(CancelOnSignal())
             stack.enter_context(DestLock(dest, result["warnings"].append))
             for leftover in remove_leftovers(dest):
@@ -227,16 +232,17 @@ def export_vm(options: ExportOptions) -> Dict[str, Any]:
             result.update(changed=True, msg=f"would export {len(disks)} disk(s) to {dest}")
             return result
         mtime = source_mtime(sources)
+        read_limit = ReadLimit(options.read_limit_mbps) if options.read_limit_mbps else None
         try:
             if plan.format == "ova":
                 with AtomicOutput(dest) as out:
                     written = write_package(OvaWriter(out.stream, mtime, plan.algorithm, options.profile), plan,
-                                            disks, signer, options.progress, options.profile)
+                                            disks, signer, options.progress, options.profile, read_limit)
                     out.commit()
             else:
                 with AtomicFolder(dest) as folder:
                     written = write_package(FolderWriter(folder.temp, plan.algorithm), plan, disks, signer,
-                                            options.progress)
+                                            options.progress, read_limit=read_limit)
                     folder.commit()
         except OSError as exc:
             # sources raise DiskFormatError/VmxError for their own read errors: this is the output
