@@ -23,13 +23,8 @@ options:
     description: An C(.ova), or an C(.ovf).
     type: path
     required: true
-attributes:
-  check_mode:
-    support: full
-    description: The module only reads.
-  diff_mode:
-    support: none
-    description: Nothing changes.
+extends_documentation_fragment:
+  - ovatool.vmware.attributes.read_only
 """
 
 EXAMPLES = r"""

@@ -40,13 +40,8 @@ options:
     description: Members checked at once; V(0) means one per available core.
     type: int
     default: 0
-attributes:
-  check_mode:
-    support: full
-    description: The module only reads.
-  diff_mode:
-    support: none
-    description: Nothing changes.
+extends_documentation_fragment:
+  - ovatool.vmware.attributes.read_only
 """
 
 EXAMPLES = r"""

@@ -29,14 +29,8 @@ options:
       - Reads only grain tables and file holes, never the data.
     type: bool
     default: false
-attributes:
-  check_mode:
-    support: full
-    description: The module only reads.
-  diff_mode:
-    support: none
-    description: Nothing changes, so there is no diff.
-extends_documentation_fragment: []
+extends_documentation_fragment:
+  - ovatool.vmware.attributes.read_only
 """
 
 EXAMPLES = r"""

@@ -13,7 +13,6 @@ import time
 
 import pytest
 
-from support import vmfactory
 from support.ansiblerun import adhoc
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.errors import OvatoolError
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.run import ExportOptions, export_vm
@@ -42,14 +41,8 @@ print(json.dumps({"base": base, "threads": seen, "after": os.getpriority(os.PRIO
 
 
 @pytest.fixture()
-def vm(tmp_path, images):
-    folder = tmp_path / "vm"
-    folder.mkdir()
-    vmfactory.convert(images["gappy"], str(folder / "d.vmdk"), "monolithicSparse")
-    vmx = vmfactory.write_vmx(str(folder / "vm.vmx"), "Gentle", [("scsi0:0", "d.vmdk")])
-    out = tmp_path / "out"
-    out.mkdir()
-    return {"vmx": vmx, "out": str(out)}
+def vm(sparse_vm):
+    return sparse_vm
 
 
 @pytest.mark.parametrize("ionice, klass", [("idle", 3), ("best-effort", 2)])
