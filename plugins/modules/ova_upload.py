@@ -38,6 +38,19 @@ options:
         but does not end in C(/) is refused rather than guessed.
     type: str
     required: true
+  via:
+    description:
+      - Where the upload runs. V(host) - the module on the host does it all (boto3 or paramiko there for
+        C(s3://) and C(sftp://), and the credentials go to the host).
+      - V(controller) - for C(s3://), the controller keeps the credentials and boto3, starts a multipart upload
+        with the file's SHA256 as metadata and signs one URL per part; the host (standard library only, as on ESXi)
+        only PUTs the byte ranges to those URLs; the controller completes the upload, checks size and SHA256, and
+        aborts it on any failure. The secret key never reaches the host.
+      - V(auto) - V(controller) for C(s3://) where the controller has boto3, else V(host).
+      - The result's RV(via) says which ran.
+    type: str
+    choices: [auto, host, controller]
+    default: auto
   force:
     description: Upload even when the destination already holds the same size and SHA256.
     type: bool
@@ -121,6 +134,10 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+via:
+  description: Where the upload ran, V(host) or V(controller).
+  returned: always
+  type: str
 url:
   description: The destination file's URL (with the file name appended to a O(dest) ending in C(/)), without any password.
   returned: always
@@ -164,6 +181,7 @@ def main():
             src=dict(type="path", required=True),
             dest=dict(type="str", required=True),
             force=dict(type="bool", default=False),
+            via=dict(type="str", default="auto", choices=["auto", "host", "controller"]),
             validate_certs=dict(type="bool", default=True),
             endpoint_url=dict(type="str"),
             access_key=dict(type="str", no_log=True),
@@ -184,12 +202,13 @@ def main():
         supports_check_mode=True,
     )
     params = dict(module.params)
+    params.pop("via")  # the action plugin decided: this is the host's turn
     params["headers"] = params["headers"] or {}
     options = UploadOptions(check_mode=module.check_mode, **params)
 
     def action():
         try:
-            return upload(options)
+            return dict(upload(options), via="host")
         except MissingLibrary as exc:
             module.fail_json(msg=missing_required_lib(exc.library))
 

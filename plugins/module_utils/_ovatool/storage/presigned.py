@@ -1,0 +1,104 @@
+# Copyright (c) ovatool.vmware contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The host's half of an S3 upload run from the controller: PUT byte ranges of a file to presigned URLs.
+
+The controller holds the credentials and boto3: it starts the multipart upload, signs one URL per part and
+completes (or aborts) the upload. The host needs only the standard library and never sees a key: each part is a
+plain HTTP(S) PUT of ``size`` bytes read from ``offset``, streamed from the file (memory per part in flight is the
+HTTP client's block, not the part), retried on its own, several parts at once.
+"""
+from __future__ import annotations
+
+import http.client
+import os
+import ssl
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Dict, List, Sequence
+from urllib.parse import urlsplit
+
+from ..errors import OvatoolError
+
+BLOCK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Part:
+    number: int
+    offset: int
+    size: int
+    url: str
+
+
+class _Range:
+    """``size`` bytes of an open file from ``offset``, read in blocks (an http.client request body)."""
+
+    def __init__(self, fd: int, offset: int, size: int) -> None:
+        self.fd = fd
+        self.at = offset
+        self.left = size
+
+    def read(self, count: int = BLOCK) -> bytes:
+        if self.left <= 0:
+            return b""
+        data = os.pread(self.fd, min(count if count and count > 0 else BLOCK, self.left), self.at)
+        if not data:
+            raise OvatoolError("the file became shorter during the upload")
+        self.at += len(data)
+        self.left -= len(data)
+        return data
+
+
+def _put(fd: int, part: Part, timeout: float, validate_certs: bool, retries: int) -> str:
+    url = urlsplit(part.url)
+    path = url.path + (f"?{url.query}" if url.query else "")
+    last = ""
+    for attempt in range(retries + 1):
+        if url.scheme == "https":
+            context = ssl.create_default_context()
+            if not validate_certs:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            connection: http.client.HTTPConnection = http.client.HTTPSConnection(
+                url.hostname, url.port, timeout=timeout, context=context, blocksize=BLOCK)
+        else:
+            connection = http.client.HTTPConnection(url.hostname, url.port, timeout=timeout, blocksize=BLOCK)
+        try:
+            connection.request("PUT", path, body=_Range(fd, part.offset, part.size),
+                               headers={"Content-Length": str(part.size)})
+            response = connection.getresponse()
+            text = response.read(2048).decode("utf-8", "replace")
+            if response.status == 200 and response.getheader("ETag"):
+                return response.getheader("ETag")
+            last = f"{response.status} {response.reason}: {text.strip()[:200]}"
+            if response.status < 500 and response.status not in (408, 429):
+                break  # refused (expired or forged signature, no such upload): trying again cannot help
+        except (OSError, http.client.HTTPException) as exc:
+            last = str(exc)
+        finally:
+            connection.close()
+        time.sleep(min(8.0, 0.5 * 2 ** attempt))
+    raise OvatoolError(f"part {part.number} could not be uploaded: {last}")
+
+
+def put_parts(src: str, parts: Sequence[Dict[str, Any]], threads: int = 4, retries: int = 3, timeout: float = 60,
+              validate_certs: bool = True) -> List[Dict[str, Any]]:
+    """PUT each part (``number``, ``offset``, ``size``, ``url``) of ``src``; returns ``[{number, etag}]``."""
+    wanted = [Part(int(p["number"]), int(p["offset"]), int(p["size"]), str(p["url"])) for p in parts]
+    try:
+        fd = os.open(src, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise OvatoolError(f"cannot read the file: {exc.strerror}", src) from None
+    try:
+        size = os.fstat(fd).st_size
+        for part in wanted:
+            if part.offset < 0 or part.size < 0 or part.offset + part.size > size:
+                raise OvatoolError(f"part {part.number} ({part.offset}+{part.size}) lies outside the file of "
+                                   f"{size} bytes", src)
+        with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="ovatool-part") as pool:
+            etags = list(pool.map(lambda part: _put(fd, part, timeout, validate_certs, retries), wanted))
+    finally:
+        os.close(fd)
+    return [{"number": part.number, "etag": etag} for part, etag in zip(wanted, etags)]

@@ -1,0 +1,103 @@
+# Copyright (c) ovatool.vmware contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""S3 uploads run from the controller: the host is a Python with the standard library only (as on ESXi), the
+S3 server checks real credentials, and the secret key must never reach the host."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+
+import pytest
+
+from support import servers
+from support.ansiblerun import BIN, ROOT, ansible_env
+
+pytestmark = pytest.mark.xdist_group(name="servers")
+
+ACCESS, SECRET = "ovatool-ci", "s3cr3t-that-stays-on-the-controller"
+MiB = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    pytest.importorskip("boto3")
+    server = servers.SeaweedS3(str(tmp_path_factory.mktemp("seaweed-auth")), credentials=(ACCESS, SECRET))
+    try:
+        server.make_bucket("releases")
+        yield server
+    finally:
+        server.close()
+
+
+def play(tmp_path, python: str, task: dict) -> subprocess.CompletedProcess:
+    """One task on localhost whose Python is ``python``; the host's temporary files are kept for inspection."""
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False,
+                                     "tasks": [dict(task, register="out"), {"ansible.builtin.debug": {"var": "out"}}]}]))
+    env = ansible_env(tmp_path)
+    env.update(ANSIBLE_KEEP_REMOTE_FILES="1", ANSIBLE_REMOTE_TMP=str(tmp_path / "host-tmp"))
+    return subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", "-c", "local",
+                           "-e", f"ansible_python_interpreter={python}", str(playbook)], cwd=ROOT, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=300,
+                          check=False)
+
+
+def result_of(done: subprocess.CompletedProcess) -> dict:
+    text = done.stdout
+    start = text.index('"out": {')
+    return json.JSONDecoder().raw_decode(text[text.index("{", start):])[0]
+
+
+def test_stdlib_host_uploads_with_presigned_parts(s3, tmp_path, bare_python):
+    payload = tmp_path / "appliance.ova"
+    with open(payload, "wb") as handle:
+        seed = b"ovatool"
+        for _block in range(13 * MiB // 65536 + 1):  # three 5 MiB parts, the last one short
+            seed = hashlib.sha256(seed).digest()
+            handle.write(seed * 2048)
+    task = {"ovatool.vmware.ova_upload": {"src": str(payload), "dest": "s3://releases/1.4/", "part_size_mb": 5,
+                                          "endpoint_url": s3.endpoint, "access_key": ACCESS, "secret_key": SECRET,
+                                          "region": "us-east-1"}}
+    first = play(tmp_path, bare_python, task)
+    assert first.returncode == 0, first.stdout
+    result = result_of(first)
+    digest = hashlib.sha256(payload.read_bytes()).hexdigest()
+    assert result["via"] == "controller" and result["changed"] is True and result["sha256"] == digest, result
+    assert result["url"] == "s3://releases/1.4/appliance.ova"
+    client = s3.client()
+    head = client.head_object(Bucket="releases", Key="1.4/appliance.ova")
+    assert head["Metadata"]["sha256"] == digest and head["ContentLength"] == payload.stat().st_size
+    assert head["ETag"].strip('"').endswith("-3"), "three parts"
+    back = tmp_path / "back.ova"
+    client.download_file("releases", "1.4/appliance.ova", str(back))
+    assert back.read_bytes() == payload.read_bytes()
+    assert client.list_multipart_uploads(Bucket="releases").get("Uploads", []) == []
+    # what reached the host: the module and its arguments, kept; presigned URLs, never the secret
+    reached = b"".join(open(os.path.join(base, name), "rb").read()
+                       for base, _dirs, names in os.walk(tmp_path / "host-tmp") for name in names)
+    assert b"X-Amz-Signature" in reached, "the kept host files hold the presigned URLs (the search is meaningful)"
+    assert SECRET.encode() not in reached and SECRET not in first.stdout
+
+    again = play(tmp_path, bare_python, task)
+    assert again.returncode == 0 and result_of(again)["changed"] is False, again.stdout
+
+
+def test_host_mode_needs_boto3_on_the_host(s3, tmp_path, bare_python):
+    payload = tmp_path / "x.ova"
+    payload.write_bytes(b"x" * 1024)
+    done = play(tmp_path, bare_python, {"ovatool.vmware.ova_upload": {
+        "src": str(payload), "dest": "s3://releases/x.ova", "via": "host", "endpoint_url": s3.endpoint}})
+    assert done.returncode != 0 and "Failed to import the required Python library (boto3)" in done.stdout
+
+
+def test_wrong_secret_is_refused_and_leaves_no_upload(s3, tmp_path, bare_python):
+    payload = tmp_path / "y.ova"
+    payload.write_bytes(os.urandom(64 * 1024))
+    done = play(tmp_path, bare_python, {"ovatool.vmware.ova_upload": {
+        "src": str(payload), "dest": "s3://releases/y.ova", "endpoint_url": s3.endpoint, "access_key": ACCESS,
+        "secret_key": "not-the-secret", "region": "us-east-1"}})
+    assert done.returncode != 0 and "S3 upload failed" in done.stdout, done.stdout
+    assert s3.client().list_multipart_uploads(Bucket="releases").get("Uploads", []) == []
