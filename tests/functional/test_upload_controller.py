@@ -101,3 +101,38 @@ def test_wrong_secret_is_refused_and_leaves_no_upload(s3, tmp_path, bare_python)
         "secret_key": "not-the-secret", "region": "us-east-1"}})
     assert done.returncode != 0 and "S3 upload failed" in done.stdout, done.stdout
     assert s3.client().list_multipart_uploads(Bucket="releases").get("Uploads", []) == []
+
+
+def test_export_all_from_a_stdlib_host_to_s3(s3, tmp_path, bare_python, images):
+    """The whole playbook with an ESXi-like host Python (standard library only): export, verify, then upload to S3
+    with the credentials only on the controller."""
+    import shutil
+
+    from support import vmfactory
+
+    folder = tmp_path / "vms" / "edge"
+    folder.mkdir(parents=True)
+    vmfactory.convert(images["odd"], str(folder / "edge.vmdk"), "monolithicSparse")
+    vmx = vmfactory.write_vmx(str(folder / "edge.vmx"), "Edge", [("scsi0:0", "edge.vmdk")])
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    shutil.copy(os.path.join(ROOT, "tests", "doubles", "vmrun"), str(tools / "vmrun"))
+    (tools / "vmrun-state.json").write_text(json.dumps({"running": [vmx]}))
+    extra = {"ovatool_vm_search_paths": [str(tmp_path / "vms")], "ovatool_output_dir": str(tmp_path / "ovas"),
+             "ovatool_vmrun_path": str(tools / "vmrun"), "ovatool_upload_dest": "s3://releases/esxi/",
+             "ovatool_upload_options": {"endpoint_url": s3.endpoint, "access_key": ACCESS, "secret_key": SECRET,
+                                        "region": "us-east-1"}}
+    env = ansible_env(tmp_path)
+    env.update(ANSIBLE_KEEP_REMOTE_FILES="1", ANSIBLE_REMOTE_TMP=str(tmp_path / "host-tmp"))
+    done = subprocess.run([os.path.join(BIN, "ansible-playbook"), "playbooks/export_all.yml", "-i", "localhost,",
+                           "-c", "local", "-e", f"ansible_python_interpreter={bare_python}", "-e", json.dumps(extra)],
+                          cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
+                          timeout=600, check=False)
+    assert done.returncode == 0, done.stdout
+    local = tmp_path / "ovas" / "Edge.ova"
+    head = s3.client().head_object(Bucket="releases", Key="esxi/Edge.ova")
+    assert head["Metadata"]["sha256"] == hashlib.sha256(local.read_bytes()).hexdigest()
+    reached = b"".join(open(os.path.join(base, name), "rb").read()
+                       for base, _dirs, names in os.walk(tmp_path / "host-tmp") for name in names)
+    assert b"X-Amz-Signature" in reached and SECRET.encode() not in reached
+    assert json.loads((tools / "vmrun-state.json").read_text())["running"] == [vmx], "powered back on"
