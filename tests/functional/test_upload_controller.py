@@ -136,3 +136,35 @@ def test_export_all_from_a_stdlib_host_to_s3(s3, tmp_path, bare_python, images):
                        for base, _dirs, names in os.walk(tmp_path / "host-tmp") for name in names)
     assert b"X-Amz-Signature" in reached and SECRET.encode() not in reached
     assert json.loads((tools / "vmrun-state.json").read_text())["running"] == [vmx], "powered back on"
+
+
+def test_a_failed_part_aborts_the_upload(s3, tmp_path):
+    """The controller's side against the real server, with the host replaced by one that sends the first part
+    for real and then fails: the upload is aborted, no object and no incomplete upload remain."""
+    from types import SimpleNamespace
+
+    from ansible_collections.ovatool.vmware.plugins.action.ova_upload import ActionModule
+    from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage.presigned import put_parts
+
+    payload = tmp_path / "z.ova"
+    payload.write_bytes(os.urandom(11 * MiB))
+    calls = []
+
+    def host(args, _task_vars):
+        calls.append(args)
+        if "parts" not in args:
+            return {"size": payload.stat().st_size, "sha256": hashlib.sha256(payload.read_bytes()).hexdigest()}
+        put_parts(str(payload), args["parts"][:1])  # one part arrives, then the host goes away
+        return {"failed": True, "msg": "connection to the host lost"}
+
+    action = ActionModule.__new__(ActionModule)
+    action._task = SimpleNamespace(check_mode=False)  # pylint: disable=protected-access
+    action._host = host  # pylint: disable=protected-access
+    args = {"src": str(payload), "dest": "s3://releases/aborted/z.ova", "part_size_mb": 5,
+            "endpoint_url": s3.endpoint, "access_key": ACCESS, "secret_key": SECRET, "region": "us-east-1"}
+    result = action._s3(args, {}, {})  # pylint: disable=protected-access
+    assert result["failed"] and "connection to the host lost" in result["msg"], result
+    assert len(calls) == 2 and len(calls[1]["parts"]) == 3
+    client = s3.client()
+    assert client.list_multipart_uploads(Bucket="releases").get("Uploads", []) == []
+    assert client.list_objects_v2(Bucket="releases", Prefix="aborted/").get("KeyCount") == 0
