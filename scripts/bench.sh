@@ -7,7 +7,6 @@ set -euo pipefail
 
 ensure_system_tools qemu-img:qemu-utils mkfs.ext4:e2fsprogs
 ensure_venv "$ROOT/scripts/requirements-test.txt"
-export ANSIBLE_COLLECTIONS_PATH
-ANSIBLE_COLLECTIONS_PATH=$(collection_path)
+use_collection
 export PYTHONPATH="$ANSIBLE_COLLECTIONS_PATH:$ROOT/tests${PYTHONPATH:+:$PYTHONPATH}"
 exec python "$ROOT/tests/benchmarks/export_bench.py" "$@"

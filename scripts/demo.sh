@@ -6,8 +6,7 @@ set -euo pipefail
 
 ensure_system_tools qemu-img:qemu-utils mkfs.ext4:e2fsprogs
 ensure_venv "$ROOT/scripts/requirements.txt"
-export ANSIBLE_COLLECTIONS_PATH
-ANSIBLE_COLLECTIONS_PATH=$(collection_path)
+use_collection
 
 DEMO=${OVATOOL_DEMO_DIR:-$ROOT/demo-output}
 mkdir -p "$DEMO"

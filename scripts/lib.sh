@@ -49,3 +49,9 @@ collection_path() {
   [ -L "$dir/vmware" ] || ln -sfn "$ROOT" "$dir/vmware"
   echo "$BUILD/collections"
 }
+
+# use_collection: Ansible (and Python, for the benchmark's imports) find ovatool.vmware as this checkout.
+use_collection() {
+  ANSIBLE_COLLECTIONS_PATH=$(collection_path)
+  export ANSIBLE_COLLECTIONS_PATH
+}

@@ -8,8 +8,7 @@ set -euo pipefail
 ensure_system_tools qemu-img:qemu-utils vmdkinfo:libvmdk-utils mkfs.ext4:e2fsprogs \
   /usr/sbin/sshd:openssh-server openssl:openssl
 ensure_venv "$ROOT/scripts/requirements-test.txt"
-export ANSIBLE_COLLECTIONS_PATH
-ANSIBLE_COLLECTIONS_PATH=$(collection_path)
+use_collection
 
 cd "$ROOT"
 # the ovatool command, installed from this checkout as users install it
