@@ -71,14 +71,15 @@ def start_play(tmp_path, host, reconnect: int, log: str) -> subprocess.Popen:
                                 stdout=handle, stderr=subprocess.STDOUT, env=ansible_env(tmp_path), cwd=ROOT)
 
 
-def wait_for(what, condition, timeout: float = 120.0, proc=None):
+def wait_for(what, condition, timeout: float = 120.0, proc=None, log: str = ""):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
         if proc is not None and proc.poll() is not None:
-            break
+            tail = read(log)[-4000:] if log else ""
+            pytest.fail(f"the playbook ended (exit code {proc.returncode}) before {what}\n{tail}", pytrace=False)
         time.sleep(0.05)
     pytest.fail(f"timed out waiting for {what}", pytrace=False)
 
@@ -98,15 +99,20 @@ def async_exports(vmdk: str) -> list:
     return found
 
 
-def blocked_on_a_lock(pids) -> bool:
-    """Whether one of ``pids`` sleeps in flock() waiting for a lock another process holds: the kernel lists
-    such waiters in /proc/locks as ``N: -> FLOCK ADVISORY WRITE <pid> ...``."""
+def flock_pids(waiting: bool) -> set:
+    """Processes holding a flock() lock, or (``waiting``) asleep in flock() for one that another process holds.
+    The kernel lists them in /proc/locks as ``N: FLOCK ADVISORY WRITE <pid> ...`` and, for waiters,
+    ``N: -> FLOCK ADVISORY WRITE <pid> ...``."""
+    pids = set()
     with open("/proc/locks") as handle:
         for line in handle:
             fields = line.split()
-            if len(fields) > 5 and fields[1] == "->" and fields[2] == "FLOCK" and int(fields[5]) in pids:
-                return True
-    return False
+            if len(fields) > 1 and fields[1] == "->":
+                if waiting and len(fields) > 5 and fields[2] == "FLOCK":
+                    pids.add(int(fields[5]))
+            elif not waiting and len(fields) > 4 and fields[1] == "FLOCK":
+                pids.add(int(fields[4]))
+    return pids
 
 
 def signal_all(pids, signum) -> None:
@@ -135,11 +141,19 @@ def check_result(tmp_path, host) -> None:
 
 
 def drop_mid_export(tmp_path, host, reconnect: int, log: str):
-    """Start export_all.yml; once the export runs on the host, hold it (SIGSTOP) and drop SSH.
-    Returns the playbook process and the export's pids (still stopped)."""
+    """Start export_all.yml; once the export runs on the host and holds its destination's lock, hold it
+    (SIGSTOP) and drop SSH. Returns the playbook process and the export's pids (still stopped).
+
+    The export opens the disks before it takes the lock: stopped in between, it would hold no lock and a
+    second run's export would not wait for it."""
     play = start_play(tmp_path, host, reconnect=reconnect, log=log)
+
+    def locked_export():
+        export = async_exports(host["vmdk"])
+        return export if set(export) & flock_pids(waiting=False) else None
+
     try:
-        export = wait_for("the export on the host", lambda: async_exports(host["vmdk"]), proc=play)
+        export = wait_for("the export on the host to take its lock", locked_export, proc=play, log=log)
     except BaseException:
         play.kill()
         play.wait()
@@ -167,7 +181,7 @@ def test_short_drop_the_same_run_finishes(tmp_path, host):
     play, export = drop_mid_export(tmp_path, host, 120, log)
 
     def reconnect_then():
-        wait_for("the lost connection", lambda: "lost the connection" in read(log), proc=play)
+        wait_for("the lost connection", lambda: "lost the connection" in read(log), proc=play, log=log)
         host["sshd"].start()
 
     out = release_and_finish(play, export, log, reconnect_then)
@@ -202,7 +216,8 @@ def test_long_drop_reported_and_the_next_run_recovers(tmp_path, host):
         # the second run's export opens the disk too, then waits on the first one's lock: release the first
         # only once the kernel shows the second asleep on that lock (it has warned by then)
         wait_for("the second export to wait for the first one's lock",
-                 lambda: blocked_on_a_lock(set(async_exports(host["vmdk"])) - set(export)), timeout=300, proc=play)
+                 lambda: (set(async_exports(host["vmdk"])) - set(export)) & flock_pids(waiting=True),
+                 timeout=300, proc=play, log=log)
 
     out = release_and_finish(play, export, log, second_export_waits)
     assert re.search(r"\[WARNING\]: hv \| .*slow\.vmx: another export of .*Slow\.ova is running \(process \d+\); "
