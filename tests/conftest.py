@@ -60,6 +60,21 @@ def bare_python(tmp_path_factory) -> str:
     return python
 
 
+@pytest.fixture(scope="module")
+def s3_auth(tmp_path_factory):
+    """SeaweedFS (S3) that refuses anything not signed with servers.S3_ACCESS/S3_SECRET; bucket ``releases``."""
+    pytest.importorskip("boto3")
+    from support import servers  # pylint: disable=import-outside-toplevel
+
+    server = servers.SeaweedS3(str(tmp_path_factory.mktemp("seaweed-auth")),
+                               credentials=(servers.S3_ACCESS, servers.S3_SECRET))
+    try:
+        server.make_bucket("releases")
+        yield server
+    finally:
+        server.close()
+
+
 @pytest.fixture(scope="session")
 def corpus() -> str:
     if not os.path.isdir(CORPUS):

@@ -14,25 +14,15 @@ from __future__ import annotations
 
 import math
 import time
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage.common import MB, into_folder, redact
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage.multipart import MAX_PARTS, MIN_PART
+from ansible_collections.ovatool.vmware.plugins.plugin_utils import s3 as s3util
 
 VIA = ("auto", "host", "controller")
-MAX_PARTS = 10000
-MIN_PART = 5 * 1024 * 1024
-PRESIGN_SECONDS = 24 * 3600
-
-
-def _boto3():
-    try:
-        import boto3  # pylint: disable=import-outside-toplevel
-
-        return boto3
-    except ImportError:
-        return None
 
 
 class ActionModule(ActionBase):
@@ -49,8 +39,8 @@ class ActionModule(ActionBase):
         if via not in VIA:
             return dict(result, failed=True, msg=f"via must be one of {', '.join(VIA)}, not {via!r}")
         scheme = urlsplit(str(args.get("dest") or "")).scheme.lower()
-        if scheme == "s3" and via != "host" and (via == "controller" or _boto3() is not None):
-            if _boto3() is None:
+        if scheme == "s3" and via != "host" and (via == "controller" or s3util.boto3_or_none() is not None):
+            if s3util.boto3_or_none() is None:
                 return dict(result, failed=True, msg="via: controller needs the boto3 Python package on the "
                                                      "controller (or in the execution environment)")
             return self._s3(args, task_vars or {}, result)
@@ -66,15 +56,13 @@ class ActionModule(ActionBase):
                                     task_vars=task_vars)
 
     def _s3(self, args, task_vars, result):
-        from botocore.config import Config  # pylint: disable=import-outside-toplevel
         from botocore.exceptions import BotoCoreError, ClientError  # pylint: disable=import-outside-toplevel
 
         src = str(args.get("src") or "")
         if not src or not args.get("dest"):
             return dict(result, failed=True, msg="src and dest are required")
         dest = into_folder(str(args["dest"]), src)
-        parts_url = urlsplit(dest)
-        bucket, key = parts_url.netloc, unquote(parts_url.path.lstrip("/"))
+        bucket, key = s3util.split(dest)
         if not bucket or not key:
             return dict(result, failed=True, msg=f"{redact(dest)!r}: an S3 destination is s3://bucket/key")
         validate = bool(args.get("validate_certs", True))
@@ -84,15 +72,10 @@ class ActionModule(ActionBase):
             return dict(result, failed=True, msg=f"reading {src} on the host failed: {facts.get('msg')}")
         size, sha256 = facts["size"], facts["sha256"]
         result.update(src=src, url=redact(dest), size=size, sha256=sha256, via="controller")
-        session = _boto3().session.Session(
-            aws_access_key_id=args.get("access_key"), aws_secret_access_key=args.get("secret_key"),
-            aws_session_token=args.get("session_token"), region_name=args.get("region"))
-        client = session.client("s3", endpoint_url=args.get("endpoint_url"), verify=validate,
-                                config=Config(retries={"max_attempts": 5, "mode": "standard"},
-                                              signature_version="s3v4"))  # SigV4 URLs: what every region accepts
+        client = s3util.client(args)
         upload_id = None
         try:
-            head = self._head(client, bucket, key)
+            head = s3util.head(client, bucket, key)
             if head and head["ContentLength"] == size and head.get("Metadata", {}).get("sha256") == sha256 \
                     and not args.get("force"):
                 return dict(result, changed=False, msg="the destination already holds this file (same size and SHA256)")
@@ -100,16 +83,11 @@ class ActionModule(ActionBase):
                 return dict(result, changed=True, msg="would upload")
             part_size = max(MIN_PART, int(args.get("part_size_mb") or 64) * 1024 * 1024,
                             math.ceil(size / MAX_PARTS))
-            upload_id = client.create_multipart_upload(
-                Bucket=bucket, Key=key, Metadata={"sha256": sha256},
-                ContentType="application/x-virtualbox-ova" if key.lower().endswith(".ova")
-                else "application/octet-stream")["UploadId"]
+            upload_id = s3util.start(client, bucket, key, {"sha256": sha256})
             parts = []
             for number, offset in enumerate(range(0, max(size, 1), part_size), 1):
                 parts.append({"number": number, "offset": offset, "size": min(part_size, size - offset),
-                              "url": client.generate_presigned_url(
-                                  "upload_part", ExpiresIn=PRESIGN_SECONDS,
-                                  Params={"Bucket": bucket, "Key": key, "UploadId": upload_id, "PartNumber": number})})
+                              "url": s3util.part_url(client, bucket, key, upload_id, number)})
             sent = self._host({"src": src, "parts": parts, "threads": int(args.get("threads") or 8),
                                "timeout": float(args.get("timeout") or 60), "validate_certs": validate}, task_vars)
             if sent.get("failed"):
@@ -118,27 +96,13 @@ class ActionModule(ActionBase):
                 Bucket=bucket, Key=key, UploadId=upload_id,
                 MultipartUpload={"Parts": [{"PartNumber": p["number"], "ETag": p["etag"]} for p in sent["etags"]]})
             upload_id = None
-            head = self._head(client, bucket, key)
+            head = s3util.head(client, bucket, key)
             if not head or head["ContentLength"] != size or head.get("Metadata", {}).get("sha256") != sha256:
                 return dict(result, failed=True, msg="after the upload, the object's size or SHA256 metadata differs")
         except (BotoCoreError, ClientError, RuntimeError, KeyError) as exc:
             return dict(result, failed=True, msg=f"S3 upload failed: {exc}")
         finally:
             if upload_id is not None:  # nothing half-done stays behind
-                try:
-                    client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
-                except (BotoCoreError, ClientError):
-                    pass
+                s3util.abort(client, bucket, key, upload_id)
         seconds = time.monotonic() - began
         return dict(result, changed=True, seconds=round(seconds, 3), mbps=round(size / MB / seconds, 1) if seconds else 0.0)
-
-    @staticmethod
-    def _head(client, bucket, key):
-        from botocore.exceptions import ClientError  # pylint: disable=import-outside-toplevel
-
-        try:
-            return client.head_object(Bucket=bucket, Key=key)
-        except ClientError as exc:
-            if str(exc.response.get("Error", {}).get("Code")) in ("404", "NoSuchKey", "NotFound"):
-                return None
-            raise

@@ -24,3 +24,14 @@ def run_engine(module, action):
     for warning in result.pop("warnings", None) or ():
         module.warn(warning)
     module.exit_json(**result)
+
+
+def s3_connection_spec() -> dict:
+    """The argument spec of doc fragment ovatool.vmware.s3: the store and the credentials of s3:// URLs."""
+    return dict(
+        endpoint_url=dict(type="str"),
+        access_key=dict(type="str", no_log=True),
+        secret_key=dict(type="str", no_log=True),
+        session_token=dict(type="str", no_log=True),
+        region=dict(type="str"),
+    )

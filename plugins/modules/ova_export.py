@@ -19,11 +19,15 @@ description:
     beside O(dest) and renames it into place only when complete; on any error nothing is left behind.
   - The sources are opened read-only and never changed.
   - Uses ISA-L (C(isal)) or zlib-ng (C(zlib-ng)) for deflate when the host's Python has them, else zlib.
+  - An C(s3://) O(dest) is written straight into S3 (or any S3-compatible store) as a multipart upload, with
+    nothing staged on the host's disk; the host needs only the standard library and never sees a credential
+    (see O(dest)).
 author: ovatool developers (@ovatool)
 requirements:
   - Python 3.8 or newer on the host (the standard library only)
   - optional, for speed, C(isal) (ISA-L) or C(zlib-ng) in the host's Python
   - to sign (O(private_key)), the C(cryptography) package or the C(openssl) command on the host
+  - for an C(s3://) O(dest), boto3 on the controller (or in the execution environment)
 options:
   src:
     description: Path of the VM's C(.vmx) file.
@@ -34,6 +38,17 @@ options:
       - Path of the C(.ova) to write.
       - An existing directory, or a path ending in C(/), means C(<dest>/<name>.ova) where C(<name>) is the VM
         name made safe for a file name.
+      - "C(s3://bucket/key.ova), or C(s3://bucket/prefix/) for C(<prefix>/<name>.ova): the OVA goes straight into
+        the object store. The controller keeps the credentials (O(endpoint_url), O(access_key), O(secret_key) or
+        boto3's usual chain), starts a multipart upload carrying the sources' fingerprint as object metadata
+        (C(ovatool-fingerprint), for O(refresh)), and gives the host only presigned URLs: one per part, one to
+        complete and one to abort the upload. The host streams the OVA into the parts as it writes it; the object's
+        bytes are those a local export writes. On any failure, or when the export is stopped (SIGTERM), the upload
+        is aborted and no object and no incomplete upload remain; an upload left by a run that was killed
+        (C(kill -9), a lost host) is aborted by the next run before it exports."
+      - With C(s3://), the host holds at most about (O(upload_threads) + 1) x the part size + 16 MiB of the OVA in
+        memory; the part size is O(part_size_mb), raised for very large VMs so that 10,000 parts hold the OVA.
+      - C(s3://) takes O(format=ova) only.
     type: path
     required: true
   force:
@@ -150,6 +165,54 @@ options:
     description:
       - Specs per VM, keyed by the VM's name (its C(displayName)), merged over O(appliance) key by key.
     type: dict
+  validate_certs:
+    description: Verify the TLS certificate of an C(https) S3 endpoint. Turning this off is explicit and insecure.
+    type: bool
+    default: true
+  part_size_mb:
+    description: Part size of an C(s3://) O(dest) in MiB (at least 5); raised when 10,000 parts could not hold the OVA.
+    type: int
+    default: 32
+  upload_threads:
+    description: Parts of an C(s3://) O(dest) on the wire at once.
+    type: int
+    default: 4
+  upload:
+    description:
+      - Set by the action plugin for an C(s3://) O(dest); do not set it.
+    type: dict
+    suboptions:
+      plan:
+        description: Only report the fingerprint and the size bound.
+        type: bool
+        default: false
+      urls:
+        description: Presigned UploadPart URLs, parts 1 to N.
+        type: list
+        elements: str
+      complete_url:
+        description: Presigned CompleteMultipartUpload URL.
+        type: str
+      abort_url:
+        description: Presigned AbortMultipartUpload URL.
+        type: str
+      part_size:
+        description: Part size in bytes.
+        type: int
+      fingerprint:
+        description: The fingerprint the upload was started with.
+        type: str
+      threads:
+        description: Parts on the wire at once.
+        type: int
+      timeout:
+        description: Network timeout in seconds.
+        type: float
+        default: 60
+      validate_certs:
+        description: Verify TLS certificates.
+        type: bool
+        default: true
   private_key:
     description: PEM RSA private key that signs the manifest; writes a C(.cert) member. Needs O(certificate).
     type: path
@@ -159,6 +222,8 @@ options:
   certificate:
     description: PEM certificate of the signer, written into the C(.cert) member.
     type: path
+extends_documentation_fragment:
+  - ovatool.vmware.s3
 attributes:
   check_mode:
     support: full
@@ -192,6 +257,15 @@ EXAMPLES = r"""
     private_key_passphrase: "{{ vault_signing_passphrase }}"
     certificate: /etc/pki/appliance-signing.crt
 
+- name: Export straight into S3 (nothing staged on the host; the credentials stay on the controller)
+  ovatool.vmware.ova_export:
+    src: /vmfs/volumes/datastore1/web01/web01.vmx
+    dest: s3://appliances/releases/
+    endpoint_url: https://s3.example.com
+    access_key: "{{ vault_s3_access_key }}"
+    secret_key: "{{ vault_s3_secret_key }}"
+    refresh: true
+
 - name: Export with the best ratio and a SHA1 manifest for ESXi 6.7
   ovatool.vmware.ova_export:
     src: /vmfs/volumes/datastore1/web01/web01.vmx
@@ -203,10 +277,22 @@ EXAMPLES = r"""
 
 RETURN = r"""
 dest:
-  description: Path of the OVA.
+  description: Path (or C(s3://) URL) of the OVA.
   returned: always
   type: str
   sample: /exports/appliance.ova
+fingerprint:
+  description: What an C(s3://) OVA was made from (the sources' sizes and times, the options); its metadata holds it.
+  returned: for an s3:// dest
+  type: str
+parts:
+  description: Parts of the multipart upload of an C(s3://) O(dest).
+  returned: changed, for an s3:// dest
+  type: int
+upload_peak_bytes:
+  description: The most bytes of the OVA held in memory at once while it went to an C(s3://) O(dest).
+  returned: changed, for an s3:// dest
+  type: int
 name:
   description: Name of the virtual system in the OVA.
   returned: always
@@ -312,7 +398,7 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ovatool.vmware.plugins.module_utils.common import run_engine
+from ansible_collections.ovatool.vmware.plugins.module_utils.common import run_engine, s3_connection_spec
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.run import ExportOptions, export_vm
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.host.progress import ProgressFile
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.codec import CODECS
@@ -347,6 +433,21 @@ def main():
             nice=dict(type="int", default=10),
             ionice=dict(type="str", default="best-effort", choices=list(IONICE_CLASSES)),
             read_limit_mbps=dict(type="float", default=0),
+            validate_certs=dict(type="bool", default=True),
+            part_size_mb=dict(type="int", default=32),
+            upload_threads=dict(type="int", default=4),
+            upload=dict(type="dict", options=dict(
+                plan=dict(type="bool", default=False),
+                urls=dict(type="list", elements="str", no_log=True),
+                complete_url=dict(type="str", no_log=True),
+                abort_url=dict(type="str", no_log=True),
+                part_size=dict(type="int"),
+                fingerprint=dict(type="str"),
+                threads=dict(type="int"),
+                timeout=dict(type="float", default=60),
+                validate_certs=dict(type="bool", default=True),
+            )),
+            **s3_connection_spec(),
         ),
         required_together=[("private_key", "certificate")],
         supports_check_mode=True,
@@ -360,7 +461,7 @@ def main():
         private_key_passphrase=params["private_key_passphrase"], certificate=params["certificate"],
         include_images=params["include_images"], refresh=params["refresh"],
         appliance=params["appliance"], appliances=params["appliances"], nice=params["nice"],
-        ionice=params["ionice"], read_limit_mbps=params["read_limit_mbps"],
+        ionice=params["ionice"], read_limit_mbps=params["read_limit_mbps"], upload=params["upload"],
         check_mode=module.check_mode,
     )
 

@@ -59,21 +59,6 @@ options:
     description: Verify TLS certificates (S3 and HTTPS). Turning this off is explicit and insecure.
     type: bool
     default: true
-  endpoint_url:
-    description: S3 endpoint of an S3-compatible store (MinIO, SeaweedFS, Ceph...). Default AWS.
-    type: str
-  access_key:
-    description: S3 access key; default boto3's usual chain (environment, profile, instance role).
-    type: str
-  secret_key:
-    description: S3 secret key.
-    type: str
-  session_token:
-    description: S3 session token.
-    type: str
-  region:
-    description: S3 region.
-    type: str
   part_size_mb:
     description: S3 multipart part size in MiB (at least 5).
     type: int
@@ -108,6 +93,8 @@ options:
     description: Network timeout in seconds.
     type: float
     default: 60
+extends_documentation_fragment:
+  - ovatool.vmware.s3
 attributes:
   check_mode:
     support: full
@@ -170,7 +157,7 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.ovatool.vmware.plugins.module_utils.common import run_engine
+from ansible_collections.ovatool.vmware.plugins.module_utils.common import run_engine, s3_connection_spec
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage.upload import (
     MissingLibrary, UploadOptions, upload)
 
@@ -183,11 +170,7 @@ def main():
             force=dict(type="bool", default=False),
             via=dict(type="str", default="auto", choices=["auto", "host", "controller"]),
             validate_certs=dict(type="bool", default=True),
-            endpoint_url=dict(type="str"),
-            access_key=dict(type="str", no_log=True),
-            secret_key=dict(type="str", no_log=True),
-            session_token=dict(type="str", no_log=True),
-            region=dict(type="str"),
+            **s3_connection_spec(),
             part_size_mb=dict(type="int", default=64),
             threads=dict(type="int", default=8),
             private_key=dict(type="path"),

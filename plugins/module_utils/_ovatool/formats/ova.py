@@ -68,7 +68,7 @@ class MemberWriter:
         # hashed on a thread of its own, beside the writing (data handed over is immutable: bytes or views of them)
         self.hash = BackgroundHash(archive.algorithm, None if profile is None else
                                    lambda seconds: profile.add("hashing", seconds))
-        archive._raw_write(bytes(BLOCK))  # placeholder header, patched in close()
+        archive.skip(BLOCK)  # the header, written in close(): a hole until then (storage/multipart relies on it)
 
     def write(self, data) -> None:
         profile = self.archive.profile
@@ -110,11 +110,15 @@ class OvaWriter:
         self.file.write(data)
         self.position += len(data)
 
+    def skip(self, size: int) -> None:
+        """Leave ``size`` bytes to be written later (by seeking back): a hole, never written twice."""
+        self.position += size
+        self.file.seek(self.position)
+
     def reserve(self, name: str, size: int) -> Reservation:
         """Keep room for a member written later, at the current position."""
         reservation = Reservation(name, self.position, size)
-        self.position += BLOCK + size + padding(size)
-        self.file.seek(self.position)
+        self.skip(BLOCK + size + padding(size))
         return reservation
 
     def member(self, name: str) -> MemberWriter:

@@ -16,8 +16,8 @@ import ssl
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Dict, List, Sequence
-from urllib.parse import urlsplit
+from typing import Any, Callable, Dict, List, Sequence, Tuple
+from urllib.parse import SplitResult, urlsplit
 
 from ..errors import OvatoolError
 
@@ -51,36 +51,55 @@ class _Range:
         return data
 
 
-def _put(fd: int, part: Part, timeout: float, validate_certs: bool, retries: int) -> str:
-    url = urlsplit(part.url)
+def _connect(url: SplitResult, timeout: float, validate_certs: bool) -> http.client.HTTPConnection:
+    if url.scheme == "https":
+        context = ssl.create_default_context()
+        if not validate_certs:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return http.client.HTTPSConnection(url.hostname, url.port, timeout=timeout, context=context, blocksize=BLOCK)
+    if url.scheme != "http":
+        raise OvatoolError(f"a presigned URL must be http:// or https://, not {url.scheme}://")
+    return http.client.HTTPConnection(url.hostname, url.port, timeout=timeout, blocksize=BLOCK)
+
+
+def request(method: str, signed_url: str, body: Callable[[], Any], size: int, what: str, timeout: float = 60,
+            validate_certs: bool = True, retries: int = 3) -> Tuple[int, Dict[str, str], str]:
+    """One request to a presigned URL, retried on network errors and 5xx/408/429 with a fresh ``body()``
+    (bytes, a memoryview or an object with ``read``) of ``size`` bytes. Returns (status, headers, text);
+    raises when every attempt failed or the answer is not a 2xx."""
+    url = urlsplit(signed_url)
     path = url.path + (f"?{url.query}" if url.query else "")
     last = ""
     for attempt in range(retries + 1):
-        if url.scheme == "https":
-            context = ssl.create_default_context()
-            if not validate_certs:
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
-            connection: http.client.HTTPConnection = http.client.HTTPSConnection(
-                url.hostname, url.port, timeout=timeout, context=context, blocksize=BLOCK)
-        else:
-            connection = http.client.HTTPConnection(url.hostname, url.port, timeout=timeout, blocksize=BLOCK)
+        connection = _connect(url, timeout, validate_certs)
         try:
-            connection.request("PUT", path, body=_Range(fd, part.offset, part.size),
-                               headers={"Content-Length": str(part.size)})
+            connection.request(method, path, body=body(), headers={"Content-Length": str(size)})
             response = connection.getresponse()
-            text = response.read(2048).decode("utf-8", "replace")
-            if response.status == 200 and response.getheader("ETag"):
-                return response.getheader("ETag")
-            last = f"{response.status} {response.reason}: {text.strip()[:200]}"
-            if response.status < 500 and response.status not in (408, 429):
+            text = response.read(1 << 16).decode("utf-8", "replace")
+            # S3 may answer 200 and put an <Error> in the body (CompleteMultipartUpload does)
+            if 200 <= response.status < 300 and "<Error>" not in text:
+                return response.status, {k.lower(): v for k, v in response.getheaders()}, text
+            last = f"{response.status} {response.reason}: {text.strip()[:300]}"
+            if 200 <= response.status < 300 or (response.status < 500 and response.status not in (408, 429)):
                 break  # refused (expired or forged signature, no such upload): trying again cannot help
         except (OSError, http.client.HTTPException) as exc:
             last = str(exc)
         finally:
             connection.close()
-        time.sleep(min(8.0, 0.5 * 2 ** attempt))
-    raise OvatoolError(f"part {part.number} could not be uploaded: {last}")
+        if attempt < retries:
+            time.sleep(min(8.0, 0.5 * 2 ** attempt))
+    raise OvatoolError(f"{what} failed: {last}")
+
+
+def put_part(signed_url: str, number: int, body: Callable[[], Any], size: int, timeout: float = 60,
+             validate_certs: bool = True, retries: int = 3) -> str:
+    """PUT one part; returns its ETag."""
+    _, headers, _ = request("PUT", signed_url, body, size, f"uploading part {number}", timeout, validate_certs,
+                            retries)
+    if not headers.get("etag"):
+        raise OvatoolError(f"uploading part {number} failed: the server answered without an ETag")
+    return headers["etag"]
 
 
 def put_parts(src: str, parts: Sequence[Dict[str, Any]], threads: int = 4, retries: int = 3, timeout: float = 60,
@@ -98,7 +117,9 @@ def put_parts(src: str, parts: Sequence[Dict[str, Any]], threads: int = 4, retri
                 raise OvatoolError(f"part {part.number} ({part.offset}+{part.size}) lies outside the file of "
                                    f"{size} bytes", src)
         with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="ovatool-part") as pool:
-            etags = list(pool.map(lambda part: _put(fd, part, timeout, validate_certs, retries), wanted))
+            etags = list(pool.map(lambda part: put_part(part.url, part.number,
+                                                        lambda: _Range(fd, part.offset, part.size), part.size,
+                                                        timeout, validate_certs, retries), wanted))
     finally:
         os.close(fd)
     return [{"number": part.number, "etag": etag} for part, etag in zip(wanted, etags)]

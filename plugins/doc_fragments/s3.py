@@ -1,0 +1,29 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) ovatool.vmware contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    # Where an s3:// URL is accepted: the store and the credentials (read on the controller where an action
+    # plugin signs the requests).
+    DOCUMENTATION = r"""
+options:
+  endpoint_url:
+    description: S3 endpoint of an S3-compatible store (MinIO, SeaweedFS, Ceph...). Default AWS.
+    type: str
+  access_key:
+    description: S3 access key; default boto3's usual chain (environment, profile, instance role).
+    type: str
+  secret_key:
+    description: S3 secret key.
+    type: str
+  session_token:
+    description: S3 session token.
+    type: str
+  region:
+    description: S3 region.
+    type: str
+"""

@@ -1,0 +1,163 @@
+# Copyright (c) ovatool.vmware contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""ova_export straight into S3: the host is a Python with the standard library only (as on ESXi), the S3 server
+(SeaweedFS) checks real credentials that stay on the controller, nothing is staged on the host's disk, and the
+object is byte for byte the OVA a local export writes. Faults (SIGTERM, kill -9 of everything) leave nothing."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from support import servers, vmfactory
+from support.ansiblerun import (ROOT, host_files, play_task, return_doc, task_play, task_result,
+                                undocumented)
+
+pytestmark = pytest.mark.xdist_group(name="servers")
+
+MiB = 1024 * 1024
+CREDENTIALS = {"endpoint_url": None, "access_key": servers.S3_ACCESS, "secret_key": servers.S3_SECRET,
+               "region": "us-east-1"}
+
+
+def twin_vm(folder: str) -> str:
+    """Two disks of random data (incompressible: the OVA spans several 5 MiB parts and the second disk's header
+    lands in a later part than the first's)."""
+    vmx = vmfactory.noise_vm(folder, "Twin", mib=14)
+    raw = os.path.join(folder, "second.raw")
+    with open(raw, "wb") as handle:
+        for _mib in range(9):
+            handle.write(os.urandom(MiB))
+    vmfactory.convert(raw, os.path.join(folder, "second.vmdk"), "monolithicSparse")
+    os.unlink(raw)
+    return vmfactory.write_vmx(vmx, "Twin", [("scsi0:0", "twin.vmdk"), ("scsi0:1", "second.vmdk")])
+
+
+def local_export(vmx: str, folder: str, **options) -> bytes:
+    from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.run import ExportOptions, export_vm
+
+    os.makedirs(folder)
+    result = export_vm(ExportOptions(src=vmx, dest=folder + "/", **options))
+    with open(result["dest"], "rb") as handle:
+        return handle.read()
+
+
+def uploads(s3) -> list:
+    return s3.client().list_multipart_uploads(Bucket="releases").get("Uploads", [])
+
+
+def export_task(s3, vmx: str, dest: str, **extra) -> dict:
+    return {"ovatool.vmware.ova_export": dict(CREDENTIALS, endpoint_url=s3.endpoint, src=vmx, dest=dest,
+                                              codec="zlib", part_size_mb=5, **extra)}
+
+
+def test_export_to_s3_is_the_local_export_and_idempotent(s3_auth, tmp_path, bare_python):
+    vmx = twin_vm(str(tmp_path / "vm"))
+    task = export_task(s3_auth, vmx, "s3://releases/appliances/", refresh=True)
+    first = play_task(tmp_path, bare_python, task)
+    assert first.returncode == 0, first.stdout
+    result = task_result(first)
+    assert undocumented(result, return_doc("ovatool.vmware.ova_export")) == []
+    assert result["changed"] is True and result["dest"] == "s3://releases/appliances/Twin.ova", result
+    assert result["parts"] >= 4, "the OVA spans several parts"
+    # memory: the parts held, at most (threads + 1) x 5 MiB plus the two 8 MiB parts with a hole
+    assert 0 < result["upload_peak_bytes"] <= 5 * 5 * MiB + 2 * 8 * MiB, result["upload_peak_bytes"]
+
+    client = s3_auth.client()
+    got = client.get_object(Bucket="releases", Key="appliances/Twin.ova")
+    assert got["Metadata"]["ovatool-fingerprint"] == result["fingerprint"]
+    assert got["Body"].read() == local_export(vmx, str(tmp_path / "local"), codec="zlib"), \
+        "the object is byte for byte the local export"
+    assert uploads(s3_auth) == []
+    reached = host_files(tmp_path)
+    assert b"X-Amz-Signature" in reached, "the kept host files hold the presigned URLs (the search is meaningful)"
+    assert servers.S3_SECRET.encode() not in reached and servers.S3_SECRET not in first.stdout
+    assert not [n for n in os.listdir(str(tmp_path / "vm")) if n.endswith((".ova", ".partial"))], "nothing staged"
+
+    again = play_task(tmp_path, bare_python, task)
+    assert again.returncode == 0, again.stdout
+    assert task_result(again)["changed"] is False and task_result(again)["current"] is True
+    task["ovatool.vmware.ova_export"]["refresh"] = False
+    kept = play_task(tmp_path, bare_python, task)
+    assert task_result(kept)["changed"] is False and "exists; use force" in task_result(kept)["msg"]
+    os.utime(vmx)  # the VM changed: the object is stale
+    task["ovatool.vmware.ova_export"]["refresh"] = True
+    stale = play_task(tmp_path, bare_python, task)
+    assert task_result(stale)["changed"] is True and task_result(stale)["stale"] is True, stale.stdout
+
+
+def test_without_the_controller_an_s3_dest_is_refused(tmp_path):
+    from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.errors import OutputError
+    from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.run import ExportOptions, export_vm
+
+    vmx = vmfactory.noise_vm(str(tmp_path / "vm"), "Lone", mib=1)
+    with pytest.raises(OutputError, match="written through the controller"):
+        export_vm(ExportOptions(src=vmx, dest="s3://releases/x/"))
+
+
+def exporting(s3, vmdk: str, play: subprocess.Popen, log) -> int:
+    """The module process writing into an upload: it holds the disk open once the upload exists."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        holders = servers.holders(vmdk)
+        if holders and uploads(s3):
+            return holders[0]
+        if play.poll() is not None:
+            break
+        time.sleep(0.05)
+    pytest.fail(f"no export into an upload showed up:\n{log.read_text()[-3000:]}", pytrace=False)
+
+
+def test_sigterm_aborts_and_a_killed_run_is_cleaned_by_the_next(s3_auth, tmp_path, bare_python):
+    vmx = vmfactory.noise_vm(str(tmp_path / "vm"), "Slow", mib=32)
+    vmdk = os.path.join(str(tmp_path / "vm"), "slow.vmdk")
+    # slow on purpose (4 MB/s read limit): the signals land mid-export
+    task = export_task(s3_auth, vmx, "s3://releases/faults/", read_limit_mbps=4)
+    argv, env = task_play(tmp_path, bare_python, task)
+    log = tmp_path / "play.log"
+
+    def start() -> subprocess.Popen:
+        with open(log, "w") as handle:
+            return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+
+    play = start()
+    try:
+        os.kill(exporting(s3_auth, vmdk, play, log), signal.SIGTERM)
+        assert play.wait(120) != 0
+    finally:
+        play.kill()
+        play.wait()
+    assert "stopped by signal" in log.read_text() or "interrupted" in log.read_text(), log.read_text()[-3000:]
+    client = s3_auth.client()
+    assert uploads(s3_auth) == [] and client.list_objects_v2(Bucket="releases", Prefix="faults/")["KeyCount"] == 0
+
+    # controller and host gone at once (kill -9): the upload stays, and the next run aborts it first
+    play = start()
+    try:
+        module = exporting(s3_auth, vmdk, play, log)
+        # every process of the run, the controller first (its action plugin, in a worker process of its own
+        # session, would abort the upload when it saw the module die): frozen, then killed
+        run = [play.pid] + servers.descendants(play.pid)[::-1]
+        assert module in run
+        for signum in (signal.SIGSTOP, signal.SIGKILL):
+            for pid in run:
+                try:
+                    os.kill(pid, signum)
+                except ProcessLookupError:
+                    pass
+    finally:
+        play.kill()
+        play.wait()
+    left = uploads(s3_auth)
+    assert [u["Key"] for u in left] == ["faults/Slow.ova"], "kill -9 left the upload (the next run must find it)"
+    task["ovatool.vmware.ova_export"]["read_limit_mbps"] = 0
+    done = play_task(tmp_path, bare_python, task)
+    assert done.returncode == 0, done.stdout
+    assert "aborted an incomplete upload to s3://releases/faults/Slow.ova" in done.stdout
+    assert uploads(s3_auth) == []
+    assert client.head_object(Bucket="releases", Key="faults/Slow.ova")["ContentLength"] == task_result(done)["size"]
