@@ -6,7 +6,10 @@
 object is byte for byte the OVA a local export writes. Faults (SIGTERM, kill -9 of everything) leave nothing."""
 from __future__ import annotations
 
+import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import time
@@ -14,7 +17,7 @@ import time
 import pytest
 
 from support import servers, vmfactory
-from support.ansiblerun import (ROOT, host_files, play_task, return_doc, task_play, task_result,
+from support.ansiblerun import (ROOT, export_all, host_files, play_task, return_doc, task_play, task_result,
                                 undocumented)
 
 pytestmark = pytest.mark.xdist_group(name="servers")
@@ -161,3 +164,35 @@ def test_sigterm_aborts_and_a_killed_run_is_cleaned_by_the_next(s3_auth, tmp_pat
     assert "aborted an incomplete upload to s3://releases/faults/Slow.ova" in done.stdout
     assert uploads(s3_auth) == []
     assert client.head_object(Bucket="releases", Key="faults/Slow.ova")["ContentLength"] == task_result(done)["size"]
+
+
+def test_export_all_straight_to_s3_from_a_stdlib_host(s3_auth, tmp_path, bare_python):
+    """The playbook with ``ovatool_output_dir: s3://``: power off, export into S3 with progress, power back on;
+    nothing staged on the host, the secret only on the controller, a second run changes nothing."""
+    vmx = vmfactory.noise_vm(str(tmp_path / "vms" / "edge"), "Edge", mib=12)
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    shutil.copy(os.path.join(ROOT, "tests", "doubles", "vmrun"), str(tools / "vmrun"))
+    (tools / "vmrun-state.json").write_text(json.dumps({"running": [vmx]}))
+    extra = {"ovatool_vms": [vmx], "ovatool_output_dir": "s3://releases/direct/",
+             "ovatool_state_dir": str(tmp_path / "state"), "ovatool_vmrun_path": str(tools / "vmrun"),
+             "ovatool_progress_seconds": 0, "ovatool_poll_seconds": 1,
+             "ovatool_output_options": dict(CREDENTIALS, endpoint_url=s3_auth.endpoint, part_size_mb=5)}
+    done = export_all(tmp_path, bare_python, extra)
+    assert done.returncode == 0, done.stdout
+    assert re.search(r"Edge: exported to s3://releases/direct/Edge\.ova in [\d.]+ s", done.stdout), done.stdout
+    client = s3_auth.client()
+    got = client.get_object(Bucket="releases", Key="direct/Edge.ova")
+    assert got["Body"].read() == local_export(vmx, str(tmp_path / "local"), codec="zlib")  # the host has only zlib
+    assert uploads(s3_auth) == []
+    reached = host_files(tmp_path)
+    assert b"X-Amz-Signature" in reached and servers.S3_SECRET.encode() not in reached
+    assert servers.S3_SECRET not in done.stdout
+    assert json.loads((tools / "vmrun-state.json").read_text())["running"] == [vmx], "powered back on"
+    assert not [n for n in os.listdir(str(tmp_path / "state")) if not n.startswith(".")], "nothing staged"
+
+    again = export_all(tmp_path, bare_python, extra)
+    assert again.returncode == 0, again.stdout
+    assert re.search(r'"already_current": \[\s*"[^"]*edge\.vmx"', again.stdout), again.stdout
+    calls = json.loads((tools / "vmrun-state.json").read_text())["calls"]
+    assert sum(1 for call in calls if call[0] == "stop") == 1, "the second run did not stop the VM"

@@ -8,12 +8,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
 
 import pytest
 
 from support import servers
-from support.ansiblerun import BIN, ROOT, ansible_env, host_files, play_task, task_result
+from support.ansiblerun import ROOT, export_all, host_files, play_task, task_result
 
 pytestmark = pytest.mark.xdist_group(name="servers")
 
@@ -91,12 +90,7 @@ def test_export_all_from_a_stdlib_host_to_s3(s3_auth, tmp_path, bare_python, ima
              "ovatool_vmrun_path": str(tools / "vmrun"), "ovatool_upload_dest": "s3://releases/esxi/",
              "ovatool_upload_options": {"endpoint_url": s3_auth.endpoint, "access_key": ACCESS, "secret_key": SECRET,
                                         "region": "us-east-1"}}
-    env = ansible_env(tmp_path)
-    env.update(ANSIBLE_KEEP_REMOTE_FILES="1", ANSIBLE_REMOTE_TMP=str(tmp_path / "host-tmp"))
-    done = subprocess.run([os.path.join(BIN, "ansible-playbook"), "playbooks/export_all.yml", "-i", "localhost,",
-                           "-c", "local", "-e", f"ansible_python_interpreter={bare_python}", "-e", json.dumps(extra)],
-                          cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
-                          timeout=600, check=False)
+    done = export_all(tmp_path, bare_python, extra)
     assert done.returncode == 0, done.stdout
     local = tmp_path / "ovas" / "Edge.ova"
     head = s3_auth.client().head_object(Bucket="releases", Key="esxi/Edge.ova")

@@ -105,6 +105,17 @@ def task_play(tmp_path, python: str, task: dict) -> tuple:
             "-e", f"ansible_python_interpreter={python}", str(playbook)], env
 
 
+def export_all(tmp_path, python: str, extra: dict, timeout: float = 600) -> subprocess.CompletedProcess:
+    """playbooks/export_all.yml on localhost whose Python is ``python``, with ``extra`` as extra vars; the host's
+    temporary files are kept under ``tmp_path/host-tmp`` (host_files)."""
+    env = ansible_env(tmp_path)
+    env.update(ANSIBLE_KEEP_REMOTE_FILES="1", ANSIBLE_REMOTE_TMP=str(tmp_path / "host-tmp"))
+    return subprocess.run([os.path.join(BIN, "ansible-playbook"), "playbooks/export_all.yml", "-i", "localhost,",
+                           "-c", "local", "-e", f"ansible_python_interpreter={python}", "-e", json.dumps(extra)],
+                          cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          universal_newlines=True, timeout=timeout, check=False)
+
+
 def play_task(tmp_path, python: str, task: dict, timeout: float = 300) -> subprocess.CompletedProcess:
     """Run task_play to its end."""
     argv, env = task_play(tmp_path, python, task)
