@@ -20,7 +20,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage.common import MB, into_folder, redact
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage.multipart import MAX_PARTS, MIN_PART
-from ansible_collections.ovatool.vmware.plugins.plugin_utils import s3 as s3util
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage import s3control as s3util
 
 VIA = ("auto", "host", "controller")
 

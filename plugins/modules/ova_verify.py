@@ -18,16 +18,28 @@ description:
     C(SHA256(x)= h) and C(SHA256 (x) = h) forms, members missing from it), the signing certificate when
     present, and the structure of every streamOptimized disk.
   - Digests and disk checks of different members run in parallel.
+  - An C(s3://bucket/key.ova) O(path) is checked where it lies, with the same findings as a local file and no
+    local copy - the controller (boto3, the credentials) signs one GET URL, and the host reads the OVA through
+    it by HTTP range requests with the standard library.
   - Fails with RV(problems) listing every finding; succeeds with what was checked.
 author: ovatool developers (@ovatool)
 requirements:
   - Python 3.8 or newer on the host (the standard library only)
   - to check a signature (a C(.cert) member), the C(cryptography) package or the C(openssl) command on the host
+  - for an C(s3://) O(path), boto3 on the controller (or in the execution environment)
 options:
   path:
-    description: An C(.ova), or an C(.ovf) whose files lie beside it.
-    type: path
+    description: An C(.ova), or an C(.ovf) whose files lie beside it, or an C(s3://bucket/key) OVA.
+    type: str
     required: true
+  validate_certs:
+    description: Verify the TLS certificate of an C(https) S3 endpoint. Turning this off is explicit and insecure.
+    type: bool
+    default: true
+  url:
+    description:
+      - Set by the action plugin for an C(s3://) O(path) (a presigned GET URL); do not set it.
+    type: str
   deep:
     description: Also inflate every grain of every streamOptimized disk and check its size.
     type: bool
@@ -42,6 +54,7 @@ options:
     default: 0
 extends_documentation_fragment:
   - ovatool.vmware.attributes.read_only
+  - ovatool.vmware.s3
 """
 
 EXAMPLES = r"""
@@ -50,6 +63,13 @@ EXAMPLES = r"""
     path: /exports/appliance.ova
     require_manifest: true
     deep: true
+
+- name: Verify an OVA in S3 without copying it (the credentials stay on the controller)
+  ovatool.vmware.ova_verify:
+    path: s3://appliances/releases/appliance.ova
+    endpoint_url: https://s3.example.com
+    access_key: "{{ vault_s3_access_key }}"
+    secret_key: "{{ vault_s3_secret_key }}"
 """
 
 RETURN = r"""
@@ -102,24 +122,32 @@ signature:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ovatool.vmware.plugins.module_utils.common import run_engine
+from ansible_collections.ovatool.vmware.plugins.module_utils.common import run_engine, s3_connection_spec
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.errors import OvatoolError
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.verify import verify
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            path=dict(type="path", required=True),
+            path=dict(type="str", required=True),
             deep=dict(type="bool", default=False),
             require_manifest=dict(type="bool", default=False),
             threads=dict(type="int", default=0),
+            validate_certs=dict(type="bool", default=True),
+            url=dict(type="str", no_log=True),
+            **s3_connection_spec(),
         ),
         supports_check_mode=True,
     )
 
     def action():
-        result = verify(module.params["path"], module.params["deep"], module.params["require_manifest"],
-                        module.params["threads"])
+        params = module.params
+        if params["path"].lower().startswith("s3://") and not params["url"]:
+            raise OvatoolError("an s3:// path is read through a URL the controller signs (the ova_verify action)",
+                               params["path"])
+        result = verify(params["path"], params["deep"], params["require_manifest"], params["threads"],
+                        url=params["url"], validate_certs=params["validate_certs"])
         result["changed"] = False
         if not result["ok"]:
             module.fail_json(msg=f"{result['path']}: {len(result['problems'])} problem(s): "

@@ -14,6 +14,7 @@ import os
 import shutil
 import sys
 import time
+from dataclasses import replace
 from typing import Any, Dict, List, Optional
 
 from .engine.edit import EditOptions, describe, edit_ova
@@ -25,6 +26,7 @@ from .engine.formats.manifest import ALGORITHMS
 from .engine.formats.ovf import EXPORT_FLAGS
 from .engine.export.run import ExportOptions, export_vm
 from .engine.info import read_vm_info
+from .engine.storage import s3control
 from .engine.storage.upload import UploadOptions, upload
 from .engine.verify import verify
 
@@ -172,15 +174,26 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     progress = make_progress(args.quiet or args.json, sys.stderr)
+    options = ExportOptions(
+        src=args.vmx, dest=args.output, force=args.force, refresh=args.refresh, threads=args.threads,
+        compression=args.compression, codec=args.codec, manifest=args.manifest, name=args.name, format=args.format,
+        max_hardware_version=args.max_hardware_version, export_flags=args.export_flags or (),
+        private_key=args.private_key, private_key_passphrase=os.environ.get("OVATOOL_KEY_PASSPHRASE"),
+        certificate=args.certificate, include_images=args.include_images, check_mode=args.check,
+        appliance=load_spec(args.appliance), nice=args.nice, ionice=args.ionice,
+        read_limit_mbps=args.read_limit_mbps, progress=progress)
     try:
-        result = export_vm(ExportOptions(
-            src=args.vmx, dest=args.output, force=args.force, threads=args.threads, compression=args.compression,
-            codec=args.codec, manifest=args.manifest, name=args.name, format=args.format,
-            max_hardware_version=args.max_hardware_version, export_flags=args.export_flags or (),
-            private_key=args.private_key, private_key_passphrase=os.environ.get("OVATOOL_KEY_PASSPHRASE"),
-            certificate=args.certificate, include_images=args.include_images, check_mode=args.check,
-            appliance=load_spec(args.appliance), nice=args.nice, ionice=args.ionice,
-            read_limit_mbps=args.read_limit_mbps, progress=progress))
+        if args.output.lower().startswith("s3://"):
+            # this process is both sides: it signs the upload (boto3, the usual credential chain) and writes it
+            result = s3control.export_to_s3(
+                {"force": args.force, "refresh": args.refresh, "endpoint_url": args.endpoint_url,
+                 "region": args.region, "part_size_mb": args.part_size_mb, "upload_threads": args.upload_threads,
+                 "validate_certs": not args.insecure},
+                lambda upload: export_vm(replace(options, upload=upload)), check_mode=args.check)
+            if result.get("failed"):
+                raise OvatoolError(result["msg"])
+        else:
+            result = export_vm(options)
     finally:
         if progress is not None:
             progress.close()
@@ -199,7 +212,15 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    result = verify(args.ova, deep=args.deep, require_manifest=args.require_manifest, threads=args.threads)
+    url = None
+    if args.ova.lower().startswith("s3://"):  # read where it lies, through a URL signed here (no local copy)
+        try:
+            url = s3control.presigned_get(s3control.client({"endpoint_url": args.endpoint_url, "region": args.region,
+                                                            "validate_certs": not args.insecure}), args.ova)
+        except RuntimeError as exc:
+            raise OvatoolError(str(exc)) from None
+    result = verify(args.ova, deep=args.deep, require_manifest=args.require_manifest, threads=args.threads, url=url,
+                    validate_certs=not args.insecure)
     if args.json:
         print(json.dumps(result, indent=2))
     elif not args.quiet:
@@ -265,8 +286,16 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="export a VM to an OVA")
     export.add_argument("vmx", help="path of the .vmx")
     export.add_argument("-o", "--output", required=True,
-                        help="the .ova to write, or a folder (then <folder>/<VM name>.ova)")
+                        help="the .ova to write, or a folder (then <folder>/<VM name>.ova); or s3://bucket/key.ova, "
+                             "s3://bucket/prefix/ (straight into S3, nothing staged; credentials from boto3's chain)")
     export.add_argument("--force", action="store_true", help="overwrite an existing output")
+    export.add_argument("--refresh", action="store_true",
+                        help="export again when the output exists but the VM's files or the options changed")
+    export.add_argument("--endpoint-url", help="S3-compatible endpoint (s3:// output)")
+    export.add_argument("--region", help="S3 region (s3:// output)")
+    export.add_argument("--part-size-mb", type=int, default=32, help="S3 part size in MiB (s3:// output; default 32)")
+    export.add_argument("--upload-threads", type=int, default=4, help="S3 parts on the wire at once (default 4)")
+    export.add_argument("--insecure", action="store_true", help="do not verify the S3 endpoint's TLS certificate")
     export.add_argument("--name", help="name of the virtual system in the OVA (default: the VM's name)")
     export.add_argument("--threads", type=int, default=0, help="compression threads, 0 = all cores (default)")
     export.add_argument("--compression", default="fast", help=f"{', '.join(PRESETS)} or a level 1..9 (default: fast)")
@@ -291,7 +320,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(func=cmd_export)
 
     check = sub.add_parser("verify", help="check an OVA (or an OVF and its files)")
-    check.add_argument("ova")
+    check.add_argument("ova", help="an .ova, an .ovf with its files beside it, or s3://bucket/key.ova")
+    check.add_argument("--endpoint-url", help="S3-compatible endpoint (s3://; credentials from boto3's chain)")
+    check.add_argument("--region", help="S3 region")
+    check.add_argument("--insecure", action="store_true", help="do not verify the S3 endpoint's TLS certificate")
     check.add_argument("--deep", action="store_true", help="also inflate every grain of every disk")
     check.add_argument("--require-manifest", action="store_true", help="fail when there is no .mf")
     check.add_argument("--threads", type=int, default=0)

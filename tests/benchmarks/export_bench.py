@@ -103,22 +103,78 @@ def compression_bound(vmdk: str, cores: int) -> Dict[str, Dict[str, float]]:
     return result
 
 
-def run_module(vmx: str, out_dir: str, args: Dict[str, object], python: str) -> Dict[str, object]:
+def run_ansible(module: str, module_args: Dict[str, object], out_dir: str, python: str) -> tuple:
+    """One module through ``ansible`` (action plugins included); (wall and peak RSS, the module's result)."""
     tree = os.path.join(out_dir, "tree")
-    module_args = dict(src=vmx, dest=os.path.join(out_dir, "bench.ova"), force=True, **args)
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS, ANSIBLE_NOCOLOR="1")
     argv = [os.path.join(os.path.dirname(python), "ansible"), "localhost", "-i", "localhost,", "-c", "local",
-            "-e", f"ansible_python_interpreter={python}", "-m", "ovatool.vmware.ova_export",
-            "-a", json.dumps(module_args), "-t", tree]
+            "-e", f"ansible_python_interpreter={python}", "-m", module, "-a", json.dumps(module_args), "-t", tree]
     stats = measure(argv, env)
     with open(os.path.join(tree, "localhost")) as handle:
         result = json.load(handle)
     shutil.rmtree(tree)
+    return stats, result
+
+
+def run_module(vmx: str, out_dir: str, args: Dict[str, object], python: str, keep: bool = False) -> Dict[str, object]:
+    module_args = dict(src=vmx, dest=os.path.join(out_dir, "bench.ova"), force=True)
+    module_args.update(args)
+    stats, result = run_ansible("ovatool.vmware.ova_export", module_args, out_dir, python)
     stats.update(out_bytes=result["disks"][0]["written_bytes"], engine=result["elapsed_seconds"],
                  allocated=result["disks"][0]["allocated_bytes"], codec=f"{result['codec']} {result['compression_level']}",
-                 threads=result["threads"])
-    os.unlink(result["dest"])
+                 threads=result["threads"], dest=result["dest"], upload_peak=result.get("upload_peak_bytes"))
+    if not keep and not result["dest"].startswith("s3://"):
+        os.unlink(result["dest"])
     return stats
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its waited-for children (from /proc)."""
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def s3_compare(vmx: str, work: str, rounds: int, python: str) -> None:
+    """Export straight to S3 (SeaweedFS on loopback, real credentials) against a local export of the same disk,
+    and against a local export followed by ova_upload; the server's CPU time is measured apart."""
+    from support import servers  # pylint: disable=import-outside-toplevel
+
+    server = servers.SeaweedS3(os.path.join(work, "s3"), credentials=(servers.S3_ACCESS, servers.S3_SECRET))
+    try:
+        server.make_bucket("bench")
+        s3 = {"endpoint_url": server.endpoint, "access_key": servers.S3_ACCESS, "secret_key": servers.S3_SECRET,
+              "region": "us-east-1"}
+        samples: Dict[str, List[Dict[str, float]]] = {}
+        for round_no in range(rounds):
+            order = ["local", "s3", "local+upload"]
+            for label in order if round_no % 2 == 0 else order[::-1]:
+                print(f"  {label} (round {round_no + 1})", flush=True)
+                server_cpu = cpu_seconds(server.proc.pid)
+                if label == "s3":
+                    stat = run_module(vmx, work, dict(s3, dest="s3://bench/direct/"), python)
+                elif label == "local":
+                    stat = run_module(vmx, work, {}, python)
+                else:
+                    stat = run_module(vmx, work, {}, python, keep=True)
+                    upload, _ = run_ansible("ovatool.vmware.ova_upload", dict(
+                        s3, src=stat["dest"], dest="s3://bench/uploaded/", force=True), work, python)
+                    os.unlink(str(stat["dest"]))
+                    stat["wall"] += upload["wall"]
+                    stat["rss_mib"] = max(stat["rss_mib"], upload["rss_mib"])
+                stat["server_cpu"] = cpu_seconds(server.proc.pid) - server_cpu
+                samples.setdefault(label, []).append(stat)
+        best = {label: min(runs, key=lambda s: s["wall"]) for label, runs in samples.items()}
+        local = best["local"]["wall"]
+        print("\n| run | wall s | x local export | MB/s | peak RSS MiB | upload buffers MiB | S3 server CPU s |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for label, stat in best.items():
+            peak = stat.get("upload_peak")
+            print(f"| {label} | {stat['wall']:.1f} | {stat['wall'] / local:.2f} | "
+                  f"{float(stat['allocated']) / MB / stat['wall']:.0f} | {stat['rss_mib']:.0f} | "
+                  f"{'' if not peak else '%.0f' % (float(peak) / 2 ** 20)} | {stat['server_cpu']:.1f} |")
+    finally:
+        server.close()
 
 
 def run_qemu(vmdk: str, out_dir: str) -> Dict[str, object]:
@@ -235,6 +291,9 @@ def main() -> int:
     parser.add_argument("--huge-only", action="store_true", help="only the 1 TiB sparse disk memory check")
     parser.add_argument("--profile", action="store_true",
                         help="only the engine in this process: CPU per stage and thread, projected core scaling")
+    parser.add_argument("--s3", action="store_true",
+                        help="only: export straight to S3 (SeaweedFS on loopback) against a local export, and "
+                             "against a local export followed by ova_upload")
     parser.add_argument("--vmdk-convert", default=None,
                         help="path of VMware's vmdk-convert (open-vmdk) to run beside qemu-img")
     args = parser.parse_args()
@@ -248,6 +307,11 @@ def main() -> int:
     try:
         vmx = build_disks(work, int(args.size_gib * GiB) // GiB * GiB or int(args.size_gib * GiB),
                           int(args.data_gib * GiB))
+        if args.s3:
+            for kind in args.formats.split(","):
+                print(f"{kind}:", flush=True)
+                s3_compare(vmx[kind], work, args.rounds, python)
+            return 0
         if args.profile:
             for kind in args.formats.split(","):
                 print_profile(kind, {t: profile_export(vmx[kind], work, t, args.rounds) for t in (1, cores)}, cores)

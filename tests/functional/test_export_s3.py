@@ -12,6 +12,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -73,8 +74,8 @@ def test_export_to_s3_is_the_local_export_and_idempotent(s3_auth, tmp_path, bare
     client = s3_auth.client()
     got = client.get_object(Bucket="releases", Key="appliances/Twin.ova")
     assert got["Metadata"]["ovatool-fingerprint"] == result["fingerprint"]
-    assert got["Body"].read() == local_export(vmx, str(tmp_path / "local"), codec="zlib"), \
-        "the object is byte for byte the local export"
+    local = local_export(vmx, str(tmp_path / "local"), codec="zlib")
+    assert got["Body"].read() == local, "the object is byte for byte the local export"
     assert uploads(s3_auth) == []
     reached = host_files(tmp_path)
     assert b"X-Amz-Signature" in reached, "the kept host files hold the presigned URLs (the search is meaningful)"
@@ -91,6 +92,36 @@ def test_export_to_s3_is_the_local_export_and_idempotent(s3_auth, tmp_path, bare
     task["ovatool.vmware.ova_export"]["refresh"] = True
     stale = play_task(tmp_path, bare_python, task)
     assert task_result(stale)["changed"] is True and task_result(stale)["stale"] is True, stale.stdout
+
+
+def test_verify_reads_an_s3_ova_where_it_lies(s3_auth, tmp_path, bare_python):
+    """ova_verify on s3:// from a stdlib-only host: the same findings as on the local file, good or damaged."""
+    from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.verify import verify
+
+    vmx = twin_vm(str(tmp_path / "vm"))
+    good = local_export(vmx, str(tmp_path / "local"))
+    bad = bytearray(good)
+    bad[len(bad) * 3 // 4] ^= 0xFF  # inside the second disk's grains
+    (tmp_path / "bad.ova").write_bytes(bytes(bad))
+    client = s3_auth.client()
+    client.put_object(Bucket="releases", Key="checked/good.ova", Body=good)
+    client.put_object(Bucket="releases", Key="checked/bad.ova", Body=bytes(bad))
+    for name, expect_ok in (("good", True), ("bad", False)):
+        done = play_task(tmp_path, bare_python, {"ovatool.vmware.ova_verify": dict(
+            CREDENTIALS, endpoint_url=s3_auth.endpoint, path=f"s3://releases/checked/{name}.ova", deep=True)})
+        result = task_result(done)
+        assert undocumented(result, return_doc("ovatool.vmware.ova_verify")) == []
+        assert result["ok"] is expect_ok and (done.returncode == 0) is expect_ok, done.stdout
+        assert result["path"] == f"s3://releases/checked/{name}.ova"
+        if name == "good":
+            (tmp_path / "good.ova").write_bytes(good)
+        local = verify(str(tmp_path / f"{name}.ova"), deep=True)
+        assert result["problems"] == local["problems"] and result["digests_checked"] == local["digests_checked"]
+        assert result["disks"] == local["disks"]
+    assert "differs from the manifest" in " ".join(result["problems"]), result["problems"]
+    reached = host_files(tmp_path)
+    assert b"X-Amz-Signature" in reached and servers.S3_SECRET.encode() not in reached
+    assert not [n for n in os.listdir(str(tmp_path / "host-tmp")) if n.endswith(".ova")], "no local copy"
 
 
 def test_without_the_controller_an_s3_dest_is_refused(tmp_path):
@@ -189,6 +220,8 @@ def test_export_all_straight_to_s3_from_a_stdlib_host(s3_auth, tmp_path, bare_py
     assert b"X-Amz-Signature" in reached and servers.S3_SECRET.encode() not in reached
     assert servers.S3_SECRET not in done.stdout
     assert json.loads((tools / "vmrun-state.json").read_text())["running"] == [vmx], "powered back on"
+    assert re.search(r"TASK \[ovatool\.vmware\.verify : Verify the OVAs\][^\n]*\nok: \[localhost\] => "
+                     r"\(item=s3://releases/direct/Edge\.ova\)", done.stdout), "verified where it lies"
     assert not [n for n in os.listdir(str(tmp_path / "state")) if not n.startswith(".")], "nothing staged"
 
     again = export_all(tmp_path, bare_python, extra)
@@ -196,3 +229,26 @@ def test_export_all_straight_to_s3_from_a_stdlib_host(s3_auth, tmp_path, bare_py
     assert re.search(r'"already_current": \[\s*"[^"]*edge\.vmx"', again.stdout), again.stdout
     calls = json.loads((tools / "vmrun-state.json").read_text())["calls"]
     assert sum(1 for call in calls if call[0] == "stop") == 1, "the second run did not stop the VM"
+
+
+def test_the_command_exports_straight_to_s3(s3_auth, tmp_path):
+    """``ovatool export ... -o s3://``: the command is both sides (boto3's credential chain, the presigned parts)."""
+    ovatool = shutil.which("ovatool", path=os.path.dirname(sys.executable))
+    if ovatool is None:
+        pytest.fail("the ovatool command is not installed (scripts/test.sh runs pip install .)", pytrace=False)
+    vmx = vmfactory.noise_vm(str(tmp_path / "vm"), "Cmd", mib=7)
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=servers.S3_ACCESS, AWS_SECRET_ACCESS_KEY=servers.S3_SECRET)
+    argv = [ovatool, "export", vmx, "-o", "s3://releases/cli/", "--endpoint-url", s3_auth.endpoint,
+            "--region", "us-east-1", "--part-size-mb", "5", "--codec", "zlib", "--refresh"]
+    first = subprocess.run(argv + ["--json"], env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["dest"] == "s3://releases/cli/Cmd.ova"
+    body = s3_auth.client().get_object(Bucket="releases", Key="cli/Cmd.ova")["Body"].read()
+    assert body == local_export(vmx, str(tmp_path / "local"), codec="zlib")
+    again = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert again.returncode == 0 and "is current" in again.stdout, again.stdout + again.stderr
+    wrong = subprocess.run(argv + ["--force"], env=dict(env, AWS_SECRET_ACCESS_KEY="wrong"), capture_output=True,
+                           text=True, timeout=300, check=False)
+    assert wrong.returncode == 1 and wrong.stderr.startswith("ovatool: error: S3 export to s3://releases/cli/Cmd.ova "
+                                                             "failed"), wrong.stderr
+    assert "Traceback" not in wrong.stderr and uploads(s3_auth) == []

@@ -124,9 +124,11 @@ def play_task(tmp_path, python: str, task: dict, timeout: float = 300) -> subpro
 
 
 def task_result(done: subprocess.CompletedProcess) -> dict:
-    """The result play_task's debug printed."""
+    """The result play_task's debug printed, or the failed task's result (the play ends there)."""
     text = done.stdout
-    start = text.index('"out": {')
+    start = text.find('"out": {')
+    if start < 0:
+        start = text.index("FAILED! => {")
     return json.JSONDecoder().raw_decode(text[text.index("{", start):])[0]
 
 

@@ -7,7 +7,8 @@ not import this module, so formats stay free of export and storage code.
 - a disk reader (formats: sparse, flat, ZERO and ESXi extents, whole disks and snapshot chains) is read by the
   export pipeline;
 - a package writer (formats/ova.py's tar, export/folder.py's OVF folder) receives the export's members;
-- a destination (storage/) receives a finished file.
+- a destination (storage/) receives a finished file;
+- a random-access source (fileio.LocalFile, storage/httprange.RangedUrl) is what verify reads an OVA through.
 """
 from __future__ import annotations
 
@@ -24,6 +25,21 @@ class DiskReader(Protocol):
 
     def read_into(self, offset: int, view: memoryview) -> None:
         """Fill ``view`` with the bytes at ``offset``; unallocated parts read as zeros."""
+
+
+class RandomAccess(Protocol):
+    """A file read by offset: on this host, or behind a URL."""
+
+    size: int
+
+    def pread(self, length: int, offset: int) -> bytes:
+        """Up to ``length`` bytes at ``offset`` (fewer only at the end)."""
+
+    def digest(self, algorithm: str, offset: int, size: int) -> str:
+        """Hex digest of [offset, offset+size)."""
+
+    def fileobj(self):
+        """A seekable binary file object over the same bytes (for ``tarfile``)."""
 
 
 class Member(Protocol):

@@ -4,9 +4,11 @@
 """Is this OVA (or OVF folder) good? Archive, OVF, manifest, certificate and disk checks.
 
 Nothing is extracted and nothing outside the archive is read or written: members
-are read in place by offset. Digests and disk checks of different members run in
-parallel (hashlib and zlib release the GIL). Every problem becomes a sentence in
-``problems``; only an unreadable input raises.
+are read in place by offset, from a local file or, for an OVA in object storage,
+from a URL by HTTP range requests (storage/httprange: no local copy). Digests and
+disk checks of different members run in parallel (hashlib and zlib release the
+GIL). Every problem becomes a sentence in ``problems``; only an unreadable input
+raises.
 """
 from __future__ import annotations
 
@@ -19,16 +21,18 @@ import tempfile
 import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from .errors import OvatoolError, os_error
-from .fileio import file_digest
+from .fileio import LocalFile
 from .export.pipeline import resolve_threads
 from .formats import manifest
 from .formats.appliance import check_envelope
 from .formats.ovf import MAX_OVF_BYTES, OVF2, descriptor_namespace, local_name, parse_ovf
 from .formats.streamcheck import check_stream
 from .formats.vmdk import MAGIC
+from .protocols import RandomAccess
+from .storage.httprange import RangedUrl
 
 STREAM_FORMAT_SUFFIX = "#streamOptimized"
 _CHUNK = re.compile(r"^(.*)\.(\d{9})$")
@@ -39,24 +43,22 @@ class Member:
     name: str
     offset: int  # of the data in the container file
     size: int
-    path: str  # the file holding the data
+    source: RandomAccess  # the file holding the data
 
 
 def _digest(member: Member, algorithm: str) -> str:
-    return file_digest(member.path, algorithm, member.offset, member.size)
+    return member.source.digest(algorithm, member.offset, member.size)
 
 
 def _read(member: Member, limit: int) -> bytes:
-    with open(member.path, "rb") as handle:
-        handle.seek(member.offset)
-        return handle.read(min(member.size, limit))
+    return member.source.pread(min(member.size, limit), member.offset)
 
 
-def _tar_members(path: str, problems: List[str]) -> List[Member]:
-    size = os.path.getsize(path)
+def _tar_members(source: RandomAccess, problems: List[str]) -> List[Member]:
+    size = source.size
     members: List[Member] = []
     try:
-        with tarfile.open(path, "r:") as archive:
+        with source.fileobj() as handle, tarfile.open(fileobj=handle, mode="r:") as archive:
             for info in archive:
                 name = info.name
                 if name.startswith("/") or "/" in name or "\\" in name or name in (".", "..") or ".." in name:
@@ -68,19 +70,21 @@ def _tar_members(path: str, problems: List[str]) -> List[Member]:
                 if info.offset_data + info.size > size:
                     problems.append(f"member {name!r}: {info.size} bytes declared, past the end of the archive")
                     continue
-                members.append(Member(name, info.offset_data, info.size, path))
+                members.append(Member(name, info.offset_data, info.size, source))
     except (tarfile.TarError, EOFError) as exc:
         problems.append(f"the archive is damaged or truncated: {exc}")
     return members
 
 
-def _folder_members(ovf_path: str) -> List[Member]:
+def _folder_members(ovf_path: str, opened: List[LocalFile]) -> List[Member]:
     folder = os.path.dirname(os.path.abspath(ovf_path))
-    members = [Member(os.path.basename(ovf_path), 0, os.path.getsize(ovf_path), ovf_path)]
-    for name in sorted(os.listdir(folder)):
-        full = os.path.join(folder, name)
-        if name != members[0].name and os.path.isfile(full) and not os.path.islink(full):
-            members.append(Member(name, 0, os.path.getsize(full), full))
+    names = [os.path.basename(ovf_path)] + [
+        name for name in sorted(os.listdir(folder)) if name != os.path.basename(ovf_path)
+        and os.path.isfile(os.path.join(folder, name)) and not os.path.islink(os.path.join(folder, name))]
+    members = []
+    for name in names:
+        opened.append(LocalFile(os.path.join(folder, name)))
+        members.append(Member(name, 0, opened[-1].size, opened[-1]))
     return members
 
 
@@ -195,17 +199,42 @@ def _openssl_verify(pem: str, signature: bytes, data: bytes, algorithm: str, pro
     return done.returncode == 0, subject.stdout.decode(errors="replace").strip()
 
 
-def verify(path: str, deep: bool = False, require_manifest: bool = False, threads: int = 0) -> Dict[str, Any]:
-    """Check an ``.ova`` (or an ``.ovf`` with its files beside it); never raises for findings."""
-    path = os.path.abspath(os.path.expanduser(path))
-    if not os.path.isfile(path):
-        raise OvatoolError("no such file" if not os.path.exists(path) else "not a regular file", path)
-    problems: List[str] = []
+def verify(path: str, deep: bool = False, require_manifest: bool = False, threads: int = 0,
+           url: Optional[str] = None, validate_certs: bool = True) -> Dict[str, Any]:
+    """Check an ``.ova`` (or an ``.ovf`` with its files beside it); never raises for findings.
+
+    ``url``: read the OVA from there (an http(s) URL answering range requests, such as a presigned S3 GET)
+    and report it as ``path``."""
+    opened: List[LocalFile] = []
     try:
-        is_folder = path.lower().endswith(".ovf")
-        members = _folder_members(path) if is_folder else _tar_members(path, problems)
-    except OSError as exc:
-        raise os_error(exc, path, "cannot read") from None
+        if url:
+            return _verify(path, [], RangedUrl(url, validate_certs=validate_certs, label=path), deep,
+                           require_manifest, threads)
+        path = os.path.abspath(os.path.expanduser(path))
+        if not os.path.isfile(path):
+            raise OvatoolError("no such file" if not os.path.exists(path) else "not a regular file", path)
+        try:
+            if path.lower().endswith(".ovf"):
+                return _verify(path, _folder_members(path, opened), None, deep, require_manifest, threads)
+            opened.append(LocalFile(path))
+        except OSError as exc:
+            raise os_error(exc, path, "cannot read") from None
+        return _verify(path, [], opened[0], deep, require_manifest, threads)
+    finally:
+        for source in opened:
+            source.close()
+
+
+def _verify(path: str, members: List[Member], archive: Optional[RandomAccess], deep: bool, require_manifest: bool,
+            threads: int) -> Dict[str, Any]:
+    """``members`` of an OVF folder, or the ``archive`` (an OVA) to list them from."""
+    problems: List[str] = []
+    is_folder = archive is None
+    if archive is not None:
+        try:
+            members = _tar_members(archive, problems)
+        except OSError as exc:
+            raise os_error(exc, path, "cannot read") from None
     result: Dict[str, Any] = {"path": path, "format": "ovf" if is_folder else "ova",
                               "members": [{"name": m.name, "size": m.size} for m in members]}
     by_name = {m.name: m for m in members}
@@ -303,14 +332,9 @@ def verify(path: str, deep: bool = False, require_manifest: bool = False, thread
 
 
 def _check_stream_member(member: Member, deep: bool):
-    fd = os.open(member.path, os.O_RDONLY)
-    try:
-        head = os.pread(fd, 4, member.offset)
-        if head != MAGIC:
-            return [f"{member.name}: declared streamOptimized but has no VMDK sparse header"], {}
-        return check_stream(fd, member.offset, member.size, member.name, deep)
-    finally:
-        os.close(fd)
+    if member.source.pread(4, member.offset) != MAGIC:
+        return [f"{member.name}: declared streamOptimized but has no VMDK sparse header"], {}
+    return check_stream(member.source, member.offset, member.size, member.name, deep)
 
 
 def _finish(result: Dict[str, Any], problems: List[str]) -> Dict[str, Any]:

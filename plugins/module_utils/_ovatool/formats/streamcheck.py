@@ -11,34 +11,35 @@ its size checked. Findings are returned as sentences, never raised.
 """
 from __future__ import annotations
 
-import os
 import zlib
 from typing import Dict, List, Optional, Tuple
 
 from .descriptor import decode_descriptor, parse_descriptor
 from ..errors import DiskFormatError
+from ..protocols import RandomAccess
 from .vmdk import (FLAG_COMPRESSED, FLAG_MARKERS, GD_AT_END, GRAIN_HEAD, MAGIC, MARKER, MARKER_EOS, MARKER_FOOTER,
                    MARKER_GD, MARKER_GT, MARKER_PROGRESS, SECTOR, parse_header, u32_table)
 MAX_FINDINGS = 20
 
 
 class _Member:
-    """Random access to [base, base+size) of an open file."""
+    """Random access to [base, base+size) of a source (``pread(length, offset)``: a local file, a URL)."""
 
-    def __init__(self, fd: int, base: int, size: int) -> None:
-        self.fd = fd
+    def __init__(self, source: RandomAccess, base: int, size: int) -> None:
+        self.source = source
         self.base = base
         self.size = size
 
     def read(self, offset: int, length: int) -> bytes:
         if offset < 0 or offset >= self.size:
             return b""
-        return os.pread(self.fd, min(length, self.size - offset), self.base + offset)
+        return self.source.pread(min(length, self.size - offset), self.base + offset)
 
 
-def check_stream(fd: int, base: int, size: int, name: str, deep: bool = False) -> Tuple[List[str], Dict[str, int]]:
-    """(findings, facts) for the stream disk ``name`` at [base, base+size) of ``fd``."""
-    member = _Member(fd, base, size)
+def check_stream(source: RandomAccess, base: int, size: int, name: str,
+                 deep: bool = False) -> Tuple[List[str], Dict[str, int]]:
+    """(findings, facts) for the stream disk ``name`` at [base, base+size) of ``source``."""
+    member = _Member(source, base, size)
     findings: List[str] = []
     facts: Dict[str, int] = {}
 

@@ -51,7 +51,7 @@ class _Range:
         return data
 
 
-def _connect(url: SplitResult, timeout: float, validate_certs: bool) -> http.client.HTTPConnection:
+def connect(url: SplitResult, timeout: float, validate_certs: bool) -> http.client.HTTPConnection:
     if url.scheme == "https":
         context = ssl.create_default_context()
         if not validate_certs:
@@ -72,7 +72,7 @@ def request(method: str, signed_url: str, body: Callable[[], Any], size: int, wh
     path = url.path + (f"?{url.query}" if url.query else "")
     last = ""
     for attempt in range(retries + 1):
-        connection = _connect(url, timeout, validate_certs)
+        connection = connect(url, timeout, validate_certs)
         try:
             connection.request(method, path, body=body(), headers={"Content-Length": str(size)})
             response = connection.getresponse()

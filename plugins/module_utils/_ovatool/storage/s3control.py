@@ -1,0 +1,198 @@
+# Copyright (c) ovatool.vmware contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The controller's half of S3 transfers (boto3, the credentials): uploads the host feeds through presigned URLs.
+
+Runs where the credentials are: in the ova_upload and ova_export action plugins on the Ansible controller, and
+in the ``ovatool`` command. The host never gets a key: only URLs signed (SigV4) for one part, or for completing
+or aborting one upload, valid ``PRESIGN_SECONDS``. boto3 is imported only here, and only when called.
+
+export_to_s3 is the whole controller side of ``ova_export`` to ``s3://``: the host's plan (fingerprint, size
+bound) against the object's metadata, stale uploads aborted, the upload started and signed, the host's export
+run, the object checked; the upload is aborted whatever goes wrong before the host takes it over.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Optional, Tuple
+from urllib.parse import unquote, urlsplit
+
+from ..errors import OvatoolError
+from .multipart import plan_parts
+
+MiB = 1024 * 1024
+
+PRESIGN_SECONDS = 24 * 3600
+FINGERPRINT = "ovatool-fingerprint"  # object metadata: what an exported OVA was made from
+# the options of ova_upload and ova_export that only the controller reads (the host never gets them)
+CONNECTION_OPTIONS = ("endpoint_url", "access_key", "secret_key", "session_token", "region")
+EXPORT_OPTIONS = CONNECTION_OPTIONS + ("part_size_mb", "upload_threads")
+PLAN_ONLY = ("bound_bytes", "holes")  # what the host's plan tells the controller alone
+
+
+def boto3_or_none():
+    try:
+        import boto3  # pylint: disable=import-outside-toplevel
+
+        return boto3
+    except ImportError:
+        return None
+
+
+def split(url: str) -> Tuple[str, str]:
+    """``s3://bucket/key`` -> (bucket, key); an empty part means the URL names no object."""
+    parts = urlsplit(url)
+    return parts.netloc, unquote(parts.path.lstrip("/"))
+
+
+def client(args: Dict[str, Any]):
+    """A boto3 S3 client from the options (``endpoint_url``, ``access_key``, ``secret_key``, ``session_token``,
+    ``region``, ``validate_certs``), else boto3's usual chain."""
+    from botocore.config import Config  # pylint: disable=import-outside-toplevel
+
+    boto3 = boto3_or_none()
+    if boto3 is None:
+        raise RuntimeError("the boto3 Python package is needed on the controller (or in the execution environment)")
+    session = boto3.session.Session(
+        aws_access_key_id=args.get("access_key"), aws_secret_access_key=args.get("secret_key"),
+        aws_session_token=args.get("session_token"), region_name=args.get("region"))
+    return session.client("s3", endpoint_url=args.get("endpoint_url"), verify=bool(args.get("validate_certs", True)),
+                          config=Config(retries={"max_attempts": 5, "mode": "standard"},
+                                        signature_version="s3v4"))  # SigV4 URLs: what every region accepts
+
+
+def head(s3, bucket: str, key: str) -> Optional[Dict[str, Any]]:
+    """The object's HEAD, or None when there is no such object."""
+    from botocore.exceptions import ClientError  # pylint: disable=import-outside-toplevel
+
+    try:
+        return s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if str(exc.response.get("Error", {}).get("Code")) in ("404", "NoSuchKey", "NotFound"):
+            return None
+        raise
+
+
+def content_type(key: str) -> str:
+    return "application/x-virtualbox-ova" if key.lower().endswith(".ova") else "application/octet-stream"
+
+
+def start(s3, bucket: str, key: str, metadata: Dict[str, str]) -> str:
+    return s3.create_multipart_upload(Bucket=bucket, Key=key, Metadata=metadata,
+                                      ContentType=content_type(key))["UploadId"]
+
+
+def part_url(s3, bucket: str, key: str, upload_id: str, number: int) -> str:
+    return s3.generate_presigned_url("upload_part", ExpiresIn=PRESIGN_SECONDS, Params={
+        "Bucket": bucket, "Key": key, "UploadId": upload_id, "PartNumber": number})
+
+
+def presigned_upload(s3, bucket: str, key: str, upload_id: str, parts: int) -> Dict[str, Any]:
+    """Everything the host needs to write the upload and to end it either way."""
+    ids = {"Bucket": bucket, "Key": key, "UploadId": upload_id}
+    return {"urls": [part_url(s3, bucket, key, upload_id, number) for number in range(1, parts + 1)],
+            "complete_url": s3.generate_presigned_url("complete_multipart_upload", ExpiresIn=PRESIGN_SECONDS,
+                                                      Params=ids),
+            "abort_url": s3.generate_presigned_url("abort_multipart_upload", ExpiresIn=PRESIGN_SECONDS, Params=ids)}
+
+
+def presigned_get(s3, url: str) -> str:
+    """A GET URL for the object ``s3://bucket/key`` (range requests work on it), valid PRESIGN_SECONDS; raises
+    OvatoolError when there is no such object."""
+    bucket, key = split(url)
+    if not bucket or not key:
+        raise OvatoolError("an S3 object is s3://bucket/key", url)
+    if head(s3, bucket, key) is None:
+        raise OvatoolError("no such object", url)
+    return s3.generate_presigned_url("get_object", ExpiresIn=PRESIGN_SECONDS, Params={"Bucket": bucket, "Key": key})
+
+
+def abort(s3, bucket: str, key: str, upload_id: str) -> None:
+    """Abort, quietly: the upload may be gone already (the host aborted or completed it)."""
+    from botocore.exceptions import BotoCoreError, ClientError  # pylint: disable=import-outside-toplevel
+
+    try:
+        s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+    except (BotoCoreError, ClientError):
+        pass
+
+
+def abort_stale(s3, bucket: str, key: str) -> List[str]:
+    """Abort the incomplete uploads to exactly ``key`` (left by a run that was killed or lost its host); returns
+    when each had been started."""
+    found = []
+    listed = s3.list_multipart_uploads(Bucket=bucket, Prefix=key)
+    for upload in listed.get("Uploads", []):
+        if upload.get("Key") == key:
+            abort(s3, bucket, key, upload["UploadId"])
+            found.append(str(upload.get("Initiated", "at an unknown time")))
+    return found
+
+
+
+def _failed(result: Dict[str, Any]) -> bool:
+    return bool(result.get("failed"))
+
+
+def export_to_s3(options: Dict[str, Any], run: Callable[[Dict[str, Any]], Dict[str, Any]], check_mode: bool = False,
+                 detached: bool = False) -> Dict[str, Any]:
+    """The controller's side of an export to ``s3://``.
+
+    ``options`` are ova_export's (``force``, ``refresh``, ``validate_certs``, EXPORT_OPTIONS); ``run(upload)``
+    runs the export on the host with ova_export's ``upload`` option set to ``upload`` and returns its result
+    (a failure as ``failed``/``msg``, or raised as OvatoolError). ``detached``: ``run`` only starts the export
+    (an async job), which completes or aborts the upload itself. Returns ova_export's result.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError  # pylint: disable=import-outside-toplevel
+
+    planned = run({"plan": True})
+    if _failed(planned):
+        return planned
+    dest = planned["dest"]
+    result = {k: v for k, v in planned.items() if k not in PLAN_ONLY + ("changed", "msg")}
+    bucket, key = split(dest)
+    if not bucket or not key:
+        return dict(result, failed=True, msg=f"{dest!r}: an S3 destination is s3://bucket/key or s3://bucket/prefix/")
+    s3 = None
+    upload_id = None
+    try:
+        s3 = client(options)
+        found = head(s3, bucket, key)
+        if found is not None and not options.get("force"):
+            if not options.get("refresh"):
+                return dict(result, changed=False, msg=f"{dest} exists; use force to overwrite it")
+            if found.get("Metadata", {}).get(FINGERPRINT) == planned["fingerprint"]:
+                return dict(result, changed=False, current=True, msg=f"{dest} is current: the sources have not changed")
+            result["stale"] = True
+        if check_mode:
+            return dict(result, changed=True, msg=planned.get("msg"))
+        warnings = [f"aborted an incomplete upload to {dest} started {when}, left by an export that was killed "
+                    "or lost its host" for when in abort_stale(s3, bucket, key)]
+        part_size, count = plan_parts(int(planned["bound_bytes"]), int(options.get("part_size_mb") or 32) * MiB,
+                                      int(planned["holes"]))
+        upload_id = start(s3, bucket, key, {FINGERPRINT: planned["fingerprint"]})
+        upload = dict(presigned_upload(s3, bucket, key, upload_id, count), part_size=part_size,
+                      fingerprint=planned["fingerprint"], threads=int(options.get("upload_threads") or 4),
+                      validate_certs=bool(options.get("validate_certs", True)))
+        answer = run(upload)
+        if warnings:
+            answer["warnings"] = list(answer.get("warnings") or []) + warnings
+        if _failed(answer):
+            return dict(result, **answer)
+        if detached:
+            upload_id = None  # the job on the host completes the upload, or aborts it
+            return dict(result, **answer)
+        written = head(s3, bucket, key)
+        upload_id = None
+        if written is None or written["ContentLength"] != answer.get("size") \
+                or written.get("Metadata", {}).get(FINGERPRINT) != planned["fingerprint"]:
+            return dict(result, failed=True, msg=f"after the export, {dest} is missing or its size or fingerprint "
+                                                 "differs from what the host wrote")
+        return dict(result, **answer)
+    except (BotoCoreError, ClientError, RuntimeError) as exc:
+        return dict(result, failed=True, msg=f"S3 export to {dest} failed: {exc}")
+    except OvatoolError as exc:
+        return dict(result, failed=True, msg=str(exc))
+    finally:
+        if upload_id is not None and s3 is not None:  # the host failed, or never started: nothing stays behind
+            abort(s3, bucket, key, upload_id)
