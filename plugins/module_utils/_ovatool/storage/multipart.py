@@ -16,6 +16,8 @@ before a hole when it has 5 MiB already), so what is held back stays small whate
 
 Memory: the part being filled, up to ``threads`` parts queued or on the wire, and at most two held parts
 (the head and the header of the disk being written): about ``(threads + 1) * part_size + 2 * hold_size``.
+Fewer parts go at once when that would pass ``MEMORY_BUDGET`` (large parts, for OVAs above about 300 GB),
+down to one: then ``2 * part_size + 2 * hold_size``.
 
 On any failure, and whenever the stream is left without ``commit()`` (an error, SIGTERM turned into an
 exception), the upload is aborted: no object and no incomplete upload remain. ``commit()`` completes it.
@@ -33,6 +35,7 @@ from .presigned import put_part, request
 MIN_PART = 5 * 1024 * 1024
 MAX_PARTS = 10000
 HOLD_SIZE = 8 * 1024 * 1024
+MEMORY_BUDGET = 256 * 1024 * 1024
 
 
 class _Part:
@@ -85,7 +88,7 @@ class MultipartStream:
         self.abort_url = abort_url
         self.part_size = part_size
         self.hold_size = hold_size
-        self.threads = max(1, threads)
+        self.threads = max(1, min(threads, MEMORY_BUDGET // part_size - 1))
         self.timeout = timeout
         self.validate_certs = validate_certs
         self.retries = retries

@@ -1,0 +1,98 @@
+# Copyright (c) ovatool.vmware contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""How MultipartStream cuts an OVA with holes into S3 parts (the network replaced by a recorder; the real
+server is in tests/functional/test_export_s3.py)."""
+from __future__ import annotations
+
+import io
+import os
+import random
+
+import pytest
+
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.errors import OutputError
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.formats.ova import OvaWriter
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage import multipart
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage.multipart import (
+    MAX_PARTS, MIN_PART, MultipartStream, plan_parts)
+
+MiB = 1024 * 1024
+
+
+class Recorder(MultipartStream):
+    """Keeps the parts instead of sending them, and when each was sent."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.sent = {}
+        self.order = []
+
+    def _upload(self, part) -> None:
+        self.sent[part.number] = bytes(part.data)
+        self.order.append(part.number)
+        self.etags[part.number] = f'"{part.number}"'
+        self._count(-len(part.data))
+        part.data = None
+        self.slots.release()
+
+
+@pytest.fixture()
+def completed(monkeypatch):
+    calls = []
+    monkeypatch.setattr(multipart, "request", lambda method, url, body, size, *rest: calls.append((method, body())))
+    return calls
+
+
+def write_ova(out, disks, seed: int = 1) -> None:
+    """What an export does: reserved head, each disk a member whose header is patched, the head filled last."""
+    rng = random.Random(seed)
+    writer = OvaWriter(out, 0, "sha256")
+    head = writer.reserve("x.ovf", 3000)
+    mf = writer.reserve("x.mf", 200)
+    for number, size in enumerate(disks):
+        member = writer.member(f"x-disk{number}.vmdk")
+        left = size
+        while left:
+            step = min(left, rng.randrange(1, 3 * MiB))
+            member.write(rng.randbytes(step) if hasattr(rng, "randbytes") else os.urandom(step))
+            left -= step
+        member.close()
+    writer.fill(head, b"o" * 3000)
+    writer.fill(mf, b"m" * 200)
+    writer.close()
+
+
+@pytest.mark.parametrize("disks", [[1 * MiB], [20 * MiB, 3 * MiB, 9 * MiB], [0, 40 * MiB], [6 * MiB] * 5])
+def test_parts_reassemble_to_the_local_bytes(disks, completed):
+    local = io.BytesIO()
+    write_ova(local, disks)
+    stream = Recorder([f"http://x/{n}" for n in range(1, 40)], "http://x/c", "http://x/a", part_size=5 * MiB)
+    with stream:
+        write_ova(stream, disks)
+        stream.commit()
+    parts = [stream.sent[n] for n in sorted(stream.sent)]
+    assert b"".join(parts) == local.getvalue(), "the object is the local file, byte for byte"
+    assert all(len(p) >= MIN_PART for p in parts[:-1]), [len(p) for p in parts]
+    assert sorted(stream.sent) == list(range(1, len(parts) + 1))
+    assert stream.order.index(1) >= len(parts) - 2, "the head, filled after the disks, goes last (before the tail)"
+    assert completed[0][0] == "POST" and completed[0][1].count(b"<Part>") == len(parts)
+    assert stream.peak_held <= (stream.threads + 1) * 5 * MiB + 2 * multipart.HOLD_SIZE + 3 * MiB
+
+
+def test_abort_on_error_and_no_complete(completed):
+    stream = Recorder(["http://x/1"], "http://x/c", "http://x/a", part_size=5 * MiB)
+    with pytest.raises(OutputError, match="outgrew the 1 parts"):
+        with stream:
+            stream.write(b"x" * (12 * MiB))
+    assert [method for method, _ in completed] == ["DELETE"], "aborted, never completed"
+
+
+def test_part_plan_holds_any_size():
+    for bound in (1, 5 * MiB, 300 * 10 ** 9, 5 * 10 ** 12):
+        size, count = plan_parts(bound, 32 * MiB, 10)
+        assert size >= MIN_PART and count <= MAX_PARTS
+        assert (count - 2 * 10 - 2) * size >= bound
+    big, _ = plan_parts(10 ** 12, 32 * MiB, 3)
+    stream = MultipartStream(["http://x/1"], "c", "a", part_size=big, threads=4)
+    assert stream.threads == 1 and 2 * big + 2 * multipart.HOLD_SIZE < 300 * MiB, "1 TB: one part at a time"
