@@ -7,22 +7,35 @@
 For ``s3://`` (``via: controller``, and ``auto`` where boto3 is on the controller) the controller starts the
 multipart upload with the SHA256 as object metadata, signs one URL per part, and hands the host only those URLs
 (module ovatool.vmware.ova_upload_parts, standard library only); then it completes the upload, checks size and
-SHA256 with a HEAD, and aborts the upload on any failure. Every other case runs the module on the host as before.
+SHA256 with a HEAD, and aborts the upload on any failure.
+
+For ``sftp://`` the host uploads when it has paramiko; otherwise (``via: auto``), or always with ``via:
+controller``, the controller relays: it reads the file from the host in chunks (one remote command each, base64)
+and writes them to the SFTP server with its own paramiko as they arrive, nothing staged on its disk, one chunk in
+memory (storage/relay). Every other case runs the module on the host as before.
 """
 
 from __future__ import annotations
 
+import base64
 import math
+import shlex
 import time
 from urllib.parse import urlsplit
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage.common import MB, into_folder, redact
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.errors import OvatoolError
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage.common import (
+    MB, MissingLibrary, UploadOptions, into_folder, redact)
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage.relay import relay_sftp
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage.multipart import MAX_PARTS, MIN_PART
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage import s3control as s3util
 
 VIA = ("auto", "host", "controller")
+# run by the host's Python for one chunk of a relayed upload: the bytes, base64 (a remote command's output is text)
+READ_CHUNK = ("import base64, sys\nwith open(sys.argv[1], 'rb') as f:\n    f.seek(int(sys.argv[2]))\n"
+              "    sys.stdout.write(base64.b64encode(f.read(int(sys.argv[3]))).decode())")
 
 
 class ActionModule(ActionBase):
@@ -44,12 +57,45 @@ class ActionModule(ActionBase):
                 return dict(result, failed=True, msg="via: controller needs the boto3 Python package on the "
                                                      "controller (or in the execution environment)")
             return self._s3(args, task_vars or {}, result)
+        if scheme == "sftp" and via != "host":
+            if via == "auto":  # the host when it has paramiko; else the controller relays
+                answer = self._execute_module(module_name="ovatool.vmware.ova_upload", module_args=args,
+                                              task_vars=task_vars)
+                if not (answer.get("failed") and "required Python library (paramiko)" in str(answer.get("msg"))):
+                    return dict(result, **answer)
+            return self._sftp(args, task_vars or {}, result)
         if via == "controller":
-            return dict(result, failed=True, msg=f"via: controller is available for s3:// destinations; "
+            return dict(result, failed=True, msg=f"via: controller is available for s3:// and sftp:// destinations; "
                                                  f"{scheme}:// uploads run on the host (via: host or auto)")
         answer = self._execute_module(module_name="ovatool.vmware.ova_upload", module_args=args, task_vars=task_vars)
         result.update(answer)
         return result
+
+    def _sftp(self, args, task_vars, result):
+        """The controller relays: it reads the file from the host in chunks and writes it to the SFTP server."""
+        src = str(args.get("src") or "")
+        facts = self._host({"src": src}, task_vars)
+        if facts.get("failed"):
+            return dict(result, failed=True, msg=f"reading {src} on the host failed: {facts.get('msg')}")
+        python = facts["python"]
+
+        def fetch(offset, length):
+            done = self._low_level_execute_command(
+                " ".join(shlex.quote(word) for word in (python, "-c", READ_CHUNK, src, str(offset), str(length))))
+            if done.get("rc") != 0:
+                raise OvatoolError(f"reading {src} on the host failed: {str(done.get('stderr')).strip()[-300:]}")
+            return base64.b64decode(done["stdout"])
+
+        options = UploadOptions(
+            src=src, dest=str(args.get("dest") or ""), force=bool(args.get("force")), check_mode=self._task.check_mode,
+            private_key=args.get("private_key"), password=args.get("password"), known_hosts=args.get("known_hosts"),
+            host_key_checking=bool(args.get("host_key_checking", True)), timeout=float(args.get("timeout") or 60))
+        try:
+            return dict(result, **relay_sftp(options, int(facts["size"]), facts["sha256"], fetch))
+        except OvatoolError as exc:
+            text = str(exc)
+            return dict(result, failed=True, via="controller",
+                        msg=text + (" (on the controller)" if isinstance(exc, MissingLibrary) else ""))
 
     def _host(self, args, task_vars):
         return self._execute_module(module_name="ovatool.vmware.ova_upload_parts", module_args=args,

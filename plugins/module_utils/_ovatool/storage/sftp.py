@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
-from typing import Optional
+from typing import BinaryIO, Callable, Optional
 from urllib.parse import unquote, urlsplit
 
 from ..errors import OvatoolError
@@ -77,22 +77,37 @@ class SftpDestination:
             self.sftp.mkdir(path)
 
     def put(self, src: str, size: int, sha256: str) -> None:
+        self._land(lambda temp: self.sftp.put(src, temp, confirm=True))
+
+    def put_stream(self, reader: BinaryIO, size: int, before_rename: Callable[[], None] = lambda: None) -> None:
+        """The bytes of ``reader`` (``size`` of them, read in order), as ``put`` lands a file; ``before_rename``
+        may refuse them (raise) while they are still under the temporary name."""
+        def send(temp: str) -> None:
+            self.sftp.putfo(reader, temp, file_size=size, confirm=True)
+            before_rename()
+
+        self._land(send)
+
+    def _land(self, send: Callable[[str], object]) -> None:
+        """``send(temporary path)``, then the rename into place; the temporary file is removed on failure."""
         folder, name = os.path.split(self.path)
         temp = f"{folder}/.{name}.{uuid.uuid4().hex[:12]}.partial"
         try:
             self._makedirs(folder)
-            self.sftp.put(src, temp, confirm=True)
+            send(temp)
             try:
                 self.sftp.posix_rename(temp, self.path)
             except OSError:  # servers without the posix-rename extension
                 if self._size(self.path) is not None:
                     self.sftp.remove(self.path)
                 self.sftp.rename(temp, self.path)
-        except OSError as exc:
+        except (OSError, OvatoolError) as exc:
             try:
                 self.sftp.remove(temp)
             except OSError:
                 pass
+            if isinstance(exc, OvatoolError):
+                raise
             raise OvatoolError(f"SFTP upload failed: {exc}", self.url) from None
 
     def check(self, size: int, sha256: str) -> None:
