@@ -15,15 +15,11 @@ parts as it writes it (nothing staged on its disk) and completes the upload, or 
 
 from __future__ import annotations
 
-from ansible.plugins.action import ActionBase
-
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage import s3control
+from ansible_collections.ovatool.vmware.plugins.plugin_utils.action import HostModuleAction
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = True
-    _supports_check_mode = True
+class ActionModule(HostModuleAction):
     _supports_async = True
 
     def run(self, tmp=None, task_vars=None):
@@ -34,21 +30,15 @@ class ActionModule(ActionBase):
         # the credentials and the controller's own settings never go to the host
         host_args = {k: v for k, v in args.items() if k not in s3control.EXPORT_OPTIONS}
         if not str(args.get("dest") or "").lower().startswith("s3://"):
-            result.update(self._module(host_args, task_vars, wrap_async))
+            result.update(self.host_module("ova_export", host_args, task_vars, wrap_async))
             return result
         if s3control.boto3_or_none() is None:
             return dict(result, failed=True, msg="an s3:// dest needs the boto3 Python package on the controller "
                                                  "(or in the execution environment); the host needs nothing")
 
         def on_host(upload):
-            return self._module(dict(host_args, upload=upload), task_vars, wrap_async and not upload.get("plan"))
+            return self.host_module("ova_export", dict(host_args, upload=upload), task_vars,
+                                    wrap_async and not upload.get("plan"))
 
         result.update(s3control.export_to_s3(args, on_host, self._task.check_mode, detached=wrap_async))
         return result
-
-    def _module(self, args, task_vars, wrap_async):
-        answer = self._execute_module(module_name="ovatool.vmware.ova_export", module_args=args,
-                                      task_vars=task_vars, wrap_async=wrap_async)
-        if not wrap_async:
-            self._remove_tmp_path(self._connection._shell.tmpdir)
-        return answer

@@ -12,10 +12,10 @@ import time
 
 from ansible import constants as C
 from ansible.errors import AnsibleConnectionFailure
-from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ansible_collections.ovatool.vmware.plugins.module_utils.export_wait import controller_spec
+from ansible_collections.ovatool.vmware.plugins.plugin_utils.action import HostModuleAction
 
 display = Display()
 
@@ -106,11 +106,7 @@ class Reconnecting:
             return value
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = True
-    _supports_check_mode = True
-    _supports_async = False
+class ActionModule(HostModuleAction):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)

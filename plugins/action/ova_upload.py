@@ -23,14 +23,13 @@ import shlex
 import time
 from urllib.parse import urlsplit
 
-from ansible.plugins.action import ActionBase
-
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.errors import OvatoolError
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage.common import (
     MB, MissingLibrary, UploadOptions, into_folder, redact)
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage.relay import relay_sftp
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage.multipart import MAX_PARTS, MIN_PART
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage import s3control as s3util
+from ansible_collections.ovatool.vmware.plugins.plugin_utils.action import HostModuleAction
 
 VIA = ("auto", "host", "controller")
 # run by the host's Python for one chunk of a relayed upload: the bytes, base64 (a remote command's output is text)
@@ -38,11 +37,7 @@ READ_CHUNK = ("import base64, sys\nwith open(sys.argv[1], 'rb') as f:\n    f.see
               "    sys.stdout.write(base64.b64encode(f.read(int(sys.argv[3]))).decode())")
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = True
-    _supports_check_mode = True
-    _supports_async = False
+class ActionModule(HostModuleAction):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -59,15 +54,14 @@ class ActionModule(ActionBase):
             return self._s3(args, task_vars or {}, result)
         if scheme == "sftp" and via != "host":
             if via == "auto":  # the host when it has paramiko; else the controller relays
-                answer = self._execute_module(module_name="ovatool.vmware.ova_upload", module_args=args,
-                                              task_vars=task_vars)
+                answer = self.host_module("ova_upload", args, task_vars)
                 if not (answer.get("failed") and "required Python library (paramiko)" in str(answer.get("msg"))):
                     return dict(result, **answer)
             return self._sftp(args, task_vars or {}, result)
         if via == "controller":
             return dict(result, failed=True, msg=f"via: controller is available for s3:// and sftp:// destinations; "
                                                  f"{scheme}:// uploads run on the host (via: host or auto)")
-        answer = self._execute_module(module_name="ovatool.vmware.ova_upload", module_args=args, task_vars=task_vars)
+        answer = self.host_module("ova_upload", args, task_vars)
         result.update(answer)
         return result
 
@@ -98,8 +92,7 @@ class ActionModule(ActionBase):
                         msg=text + (" (on the controller)" if isinstance(exc, MissingLibrary) else ""))
 
     def _host(self, args, task_vars):
-        return self._execute_module(module_name="ovatool.vmware.ova_upload_parts", module_args=args,
-                                    task_vars=task_vars)
+        return self.host_module("ova_upload_parts", args, task_vars)
 
     def _s3(self, args, task_vars, result):
         from botocore.exceptions import BotoCoreError, ClientError  # pylint: disable=import-outside-toplevel

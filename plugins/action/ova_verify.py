@@ -11,17 +11,12 @@ path runs the module on the host as before.
 
 from __future__ import annotations
 
-from ansible.plugins.action import ActionBase
-
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.errors import OvatoolError
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage import s3control
+from ansible_collections.ovatool.vmware.plugins.plugin_utils.action import HostModuleAction
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = True
-    _supports_check_mode = True
-    _supports_async = False
+class ActionModule(HostModuleAction):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -38,7 +33,5 @@ class ActionModule(ActionBase):
                 args["url"] = s3control.presigned_get(s3control.client(self._task.args), path)
             except (BotoCoreError, ClientError, RuntimeError, OvatoolError) as exc:
                 return dict(result, failed=True, msg=f"{path}: {exc}" if path not in str(exc) else str(exc))
-        result.update(self._execute_module(module_name="ovatool.vmware.ova_verify", module_args=args,
-                                           task_vars=task_vars))
-        self._remove_tmp_path(self._connection._shell.tmpdir)
+        result.update(self.host_module("ova_verify", args, task_vars))
         return result

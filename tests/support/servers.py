@@ -186,6 +186,35 @@ class Sshd:
         stop(self.proc, 10)
 
 
+class PeakRss(threading.Thread):
+    """The largest peak RSS (``VmHWM``, after exec: the fork's copy of the parent is not counted) of any process
+    in the tree of ``root``, sampled every 50 ms while it runs; ``stop()`` returns it in bytes."""
+
+    def __init__(self, root: int) -> None:
+        super().__init__(daemon=True)
+        self.root = root
+        self.peak = 0
+        self.done = threading.Event()
+        self.start()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            for pid in [self.root] + descendants(self.root):
+                try:
+                    with open(f"/proc/{pid}/status") as handle:
+                        for line in handle:
+                            if line.startswith("VmHWM:"):
+                                self.peak = max(self.peak, int(line.split()[1]) * 1024)
+                except (OSError, ValueError):
+                    continue
+            self.done.wait(0.05)
+
+    def stop(self) -> int:
+        self.done.set()
+        self.join()
+        return self.peak
+
+
 def descendants(root: int) -> list:
     """Every process under ``root`` (from /proc), deepest first."""
     parents = {}
