@@ -158,8 +158,8 @@ def s3_compare(vmx: str, work: str, rounds: int, python: str) -> None:
                     stat = run_module(vmx, work, {}, python)
                 else:
                     stat = run_module(vmx, work, {}, python, keep=True)
-                    upload, _ = run_ansible("ovatool.vmware.ova_upload", dict(
-                        s3, src=stat["dest"], dest="s3://bench/uploaded/", force=True), work, python)
+                    upload = run_ansible("ovatool.vmware.ova_upload", dict(
+                        s3, src=stat["dest"], dest="s3://bench/uploaded/", force=True), work, python)[0]
                     os.unlink(str(stat["dest"]))
                     stat["wall"] += upload["wall"]
                     stat["cpu"] += upload["cpu"]

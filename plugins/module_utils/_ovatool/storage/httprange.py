@@ -167,4 +167,3 @@ class _Reader(io.RawIOBase):
         view[:len(data)] = data
         self.position += len(data)
         return len(data)
-

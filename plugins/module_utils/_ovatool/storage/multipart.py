@@ -39,12 +39,13 @@ MEMORY_BUDGET = 256 * 1024 * 1024
 
 
 class _Part:
-    __slots__ = ("number", "start", "data", "holes", "target", "sealed", "sent")
+    __slots__ = ("number", "start", "size", "data", "holes", "target", "sealed", "sent")
 
     def __init__(self, number: int, start: int, target: int) -> None:
         self.number = number
         self.start = start
-        self.data: Optional[bytearray] = bytearray()
+        self.size = 0
+        self.data = bytearray()  # emptied once sent
         self.holes: List[List[int]] = []  # [start, end) relative to the part, not written yet
         self.target = target
         self.sealed = False  # no more appends
@@ -52,7 +53,7 @@ class _Part:
 
     @property
     def end(self) -> int:
-        return self.start + len(self.data or b"")
+        return self.start + self.size
 
 
 def _fill_holes(holes: List[List[int]], start: int, end: int) -> List[List[int]]:
@@ -159,8 +160,8 @@ class MultipartStream:
         return part
 
     def _grow(self, part: _Part, data) -> None:
-        assert part.data is not None
         part.data += data
+        part.size += len(data)
         self.end += len(data)
         self.position = self.end
         self._count(len(data))
@@ -168,25 +169,22 @@ class MultipartStream:
     def _append(self, view: memoryview) -> None:
         while len(view):
             part = self._current()
-            assert part.data is not None
-            take = min(part.target - len(part.data), len(view))
+            take = min(part.target - part.size, len(view))
             self._grow(part, view[:take])
             view = view[take:]
-            if len(part.data) >= part.target:
+            if part.size >= part.target:
                 self._seal(part)
 
     def _append_hole(self, size: int) -> None:
         part = self._current()
-        assert part.data is not None
-        if not part.holes and len(part.data) >= MIN_PART:
+        if not part.holes and part.size >= MIN_PART:
             self._seal(part)  # cut before the hole: what came before goes now
             part = self._current()
-            assert part.data is not None
-        first = len(part.data)
+        first = part.size
         self._grow(part, bytes(size))
         part.holes.append([first, first + size])
-        part.target = max(self.hold_size, min(part.target, len(part.data)))
-        if len(part.data) >= part.target:
+        part.target = max(self.hold_size, min(part.target, part.size))
+        if part.size >= part.target:
             self._seal(part)
 
     def _patch(self, offset: int, view: memoryview) -> None:
@@ -194,7 +192,7 @@ class MultipartStream:
         for part in self.parts:
             if part.end <= offset or part.start >= end:
                 continue
-            if part.sent or part.data is None:
+            if part.sent:
                 raise OutputError(f"internal error: a write at byte {offset} reaches part {part.number}, "
                                   "already uploaded", self.dest)
             first, last = max(offset, part.start), min(end, part.end)
@@ -233,15 +231,14 @@ class MultipartStream:
             if self.stopping:
                 return
             data = part.data
-            assert data is not None
             self.etags[part.number] = put_part(self.urls[part.number - 1], part.number, lambda: memoryview(data),
                                                len(data), self.timeout, self.validate_certs, self.retries)
         except BaseException as exc:  # pylint: disable=broad-except
             if self.failure is None:
                 self.failure = exc if isinstance(exc, OvatoolError) else OutputError(str(exc), self.dest)
         finally:
-            self._count(-len(part.data or b""))
-            part.data = None
+            self._count(-len(part.data))
+            part.data = bytearray()
             self.slots.release()
 
     def commit(self) -> Dict[str, int]:

@@ -95,8 +95,7 @@ def request(method: str, signed_url: str, body: Callable[[], Any], size: int, wh
 def put_part(signed_url: str, number: int, body: Callable[[], Any], size: int, timeout: float = 60,
              validate_certs: bool = True, retries: int = 3) -> str:
     """PUT one part; returns its ETag."""
-    _, headers, _ = request("PUT", signed_url, body, size, f"uploading part {number}", timeout, validate_certs,
-                            retries)
+    headers = request("PUT", signed_url, body, size, f"uploading part {number}", timeout, validate_certs, retries)[1]
     if not headers.get("etag"):
         raise OvatoolError(f"uploading part {number} failed: the server answered without an ETag")
     return headers["etag"]

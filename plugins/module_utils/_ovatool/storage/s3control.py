@@ -129,7 +129,6 @@ def abort_stale(s3, bucket: str, key: str) -> List[str]:
     return found
 
 
-
 def _failed(result: Dict[str, Any]) -> bool:
     return bool(result.get("failed"))
 
