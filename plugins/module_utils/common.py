@@ -35,3 +35,15 @@ def s3_connection_spec() -> dict:
         session_token=dict(type="str", no_log=True),
         region=dict(type="str"),
     )
+
+
+def signing_spec() -> dict:
+    """The options that sign a package's manifest (ova_export, ova_edit); use with SIGNING_TOGETHER."""
+    return dict(
+        private_key=dict(type="path"),
+        private_key_passphrase=dict(type="str", no_log=True),
+        certificate=dict(type="path"),
+    )
+
+
+SIGNING_TOGETHER = [("private_key", "certificate")]

@@ -108,7 +108,7 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ovatool.vmware.plugins.module_utils.common import run_engine
+from ansible_collections.ovatool.vmware.plugins.module_utils.common import SIGNING_TOGETHER, run_engine, signing_spec
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.edit import EditOptions, edit_ova
 
 
@@ -118,11 +118,9 @@ def main():
             path=dict(type="path", required=True),
             dest=dict(type="path"),
             appliance=dict(type="dict", required=True),
-            private_key=dict(type="path"),
-            private_key_passphrase=dict(type="str", no_log=True),
-            certificate=dict(type="path"),
+            **signing_spec(),
         ),
-        required_together=[("private_key", "certificate")],
+        required_together=SIGNING_TOGETHER,
         supports_check_mode=True,
     )
     params = module.params

@@ -398,7 +398,8 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ovatool.vmware.plugins.module_utils.common import run_engine, s3_connection_spec
+from ansible_collections.ovatool.vmware.plugins.module_utils.common import (
+    SIGNING_TOGETHER, run_engine, s3_connection_spec, signing_spec)
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.run import ExportOptions, export_vm
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.host.progress import ProgressFile
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.codec import CODECS
@@ -423,9 +424,7 @@ def main():
             format=dict(type="str", default="ova", choices=list(FORMATS)),
             max_hardware_version=dict(type="int"),
             export_flags=dict(type="list", elements="str", default=[], choices=list(EXPORT_FLAGS)),
-            private_key=dict(type="path"),
-            private_key_passphrase=dict(type="str", no_log=True),
-            certificate=dict(type="path"),
+            **signing_spec(),
             include_images=dict(type="bool", default=False),
             progress_file=dict(type="path"),
             appliance=dict(type="dict"),
@@ -449,7 +448,7 @@ def main():
             )),
             **s3_connection_spec(),
         ),
-        required_together=[("private_key", "certificate")],
+        required_together=SIGNING_TOGETHER,
         supports_check_mode=True,
     )
     params = module.params

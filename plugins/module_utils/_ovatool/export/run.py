@@ -11,7 +11,7 @@ import time
 import xml.etree.ElementTree as ET
 import zlib
 from contextlib import ExitStack
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from ..errors import OutputError, OvatoolError, VmxError, describe_os_error
 from ..fileio import replace_small_file
@@ -101,6 +101,15 @@ def _envelope(plan: ExportPlan, planned: List[ovf.OvfDisk], side_sizes: Dict[str
     return built
 
 
+def _head_sizes(plan: ExportPlan, planned: List[ovf.OvfDisk], side_sizes: Dict[str, int],
+                signer: Optional[Signer]) -> Tuple[int, int, int]:
+    """Bytes reserved for the .ovf (rendered with placeholder sizes as wide as any real one), the .mf and the
+    .cert (0 unsigned): the head of the package, written last."""
+    listed = [plan.ovf_name] + [p.href for p in plan.disks] + [side.href for side in plan.side_files]
+    return (len(ovf.render(_envelope(plan, planned, side_sizes))), manifest.size_of(plan.algorithm, listed),
+            len(signer.cert_bytes(plan.mf_name, b"size probe")) if signer else 0)
+
+
 def package_bound(plan: ExportPlan, disks: List[VirtualDisk], signer: Optional[Signer] = None) -> int:
     """The most bytes the OVA of ``plan`` can take (a metadata walk only): what sizes an upload's parts.
 
@@ -111,12 +120,7 @@ def package_bound(plan: ExportPlan, disks: List[VirtualDisk], signer: Optional[S
     """
     member = 1 << 20
     side_sizes = {side.href: PLACEHOLDER for side in plan.side_files}
-    head = len(ovf.render(_envelope(plan, _placeholder_disks(plan, disks), side_sizes)))
-    listed = [plan.ovf_name] + [p.href for p in plan.disks] + [side.href for side in plan.side_files]
-    head += manifest.size_of(plan.algorithm, listed) + 3 * member
-    if signer is not None:
-        head += len(signer.cert_bytes(plan.mf_name, b"size probe"))
-    total = head
+    total = sum(_head_sizes(plan, _placeholder_disks(plan, disks), side_sizes, signer)) + 3 * member
     for disk in disks:
         grains = -(-allocated_bytes(disk) // GRAIN_BYTES)
         capacity_grains = -(-disk.capacity // GRAIN_BYTES)
@@ -139,15 +143,10 @@ def write_package(container: PackageWriter, plan: ExportPlan, disks: List[Virtua
     planned = _placeholder_disks(plan, disks)
     side_sizes = {side.href: PLACEHOLDER for side in plan.side_files}
 
-    def envelope() -> ET.Element:
-        return _envelope(plan, planned, side_sizes)
-
-    reserved = len(ovf.render(envelope()))
-    listed = [plan.ovf_name] + [p.href for p in plan.disks] + [side.href for side in plan.side_files]
+    reserved, mf_size, cert_size = _head_sizes(plan, planned, side_sizes, signer)
     ovf_slot = container.reserve(plan.ovf_name, reserved)
-    mf_slot = container.reserve(plan.mf_name, manifest.size_of(plan.algorithm, listed))
-    cert_slot = container.reserve(plan.cert_name, len(signer.cert_bytes(plan.mf_name, b"size probe"))) \
-        if signer else None
+    mf_slot = container.reserve(plan.mf_name, mf_size)
+    cert_slot = container.reserve(plan.cert_name, cert_size) if signer else None
 
     totals = [allocated_bytes(disk) for disk in disks] if progress else [0] * len(disks)
     done = 0
@@ -184,7 +183,7 @@ def write_package(container: PackageWriter, plan: ExportPlan, disks: List[Virtua
     for side in plan.side_files:
         side_sizes[side.href] = _copy_member(container, side.href, side.path, read_limit)
 
-    ovf_digest = container.fill(ovf_slot, ovf.render(envelope(), pad_to=reserved))
+    ovf_digest = container.fill(ovf_slot, ovf.render(_envelope(plan, planned, side_sizes), pad_to=reserved))
     digests = [(plan.ovf_name, ovf_digest)] + list(container.digests)
     manifest_bytes = manifest.render(plan.algorithm, digests)
     container.fill(mf_slot, manifest_bytes)

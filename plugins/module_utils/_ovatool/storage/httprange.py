@@ -40,7 +40,6 @@ class RangedUrl:
         self.label = label or f"{self.url.scheme}://{self.url.hostname}{self.url.path}"  # no signature in messages
         self.cache: "OrderedDict[int, bytes]" = OrderedDict()
         self.lock = threading.Lock()
-        self.requests = 0
         response, connection = self._get(0, 0)
         try:
             match = _TOTAL.match(response.getheader("Content-Range") or "")
@@ -60,7 +59,6 @@ class RangedUrl:
             try:
                 connection.request("GET", path, headers={"Range": f"bytes={first}-{last}"})
                 response = connection.getresponse()
-                self.requests += 1
                 if response.status == 206:
                     return response, connection
                 problem = f"{response.status} {response.reason}: {response.read(300).decode('utf-8', 'replace')}"

@@ -35,7 +35,6 @@ class ChunkedReader(io.RawIOBase):
         self.buffer = b""
         self.at = 0  # in ``buffer``
         self.sha256 = hashlib.sha256()
-        self.peak = 0
 
     def readable(self) -> bool:
         return True
@@ -52,7 +51,6 @@ class ChunkedReader(io.RawIOBase):
             if len(self.buffer) != length:
                 raise OvatoolError(f"the host sent {len(self.buffer)} bytes at {self.offset}, not {length}")
             self.sha256.update(self.buffer)
-            self.peak = max(self.peak, len(self.buffer))
         count = len(self.buffer) - self.at if size is None or size < 0 else min(size, len(self.buffer) - self.at)
         data = self.buffer[self.at:self.at + count]
         self.at += count
