@@ -21,16 +21,20 @@ MiB = 1024 * 1024
 
 
 class Recorder(MultipartStream):
-    """Keeps the parts instead of sending them, and when each was sent."""
+    """Keeps the parts instead of sending them, and the order they were handed to the upload threads in (the
+    threads themselves may start them in another order)."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.sent = {}
         self.order = []
 
+    def _send(self, part) -> None:
+        self.order.append(part.number)
+        super()._send(part)
+
     def _upload(self, part) -> None:
         self.sent[part.number] = bytes(part.data)
-        self.order.append(part.number)
         self.etags[part.number] = f'"{part.number}"'
         self._count(-len(part.data))
         part.data = bytearray()
@@ -75,7 +79,7 @@ def test_parts_reassemble_to_the_local_bytes(disks, completed):
     assert b"".join(parts) == local.getvalue(), "the object is the local file, byte for byte"
     assert all(len(p) >= MIN_PART for p in parts[:-1]), [len(p) for p in parts]
     assert sorted(stream.sent) == list(range(1, len(parts) + 1))
-    assert stream.order.index(1) >= len(parts) - 2, "the head, filled after the disks, goes last (before the tail)"
+    assert stream.order.index(1) >= len(parts) - 2, "the head, filled after the disks, is sent last (before the tail)"
     assert completed[0][0] == "POST" and completed[0][1].count(b"<Part>") == len(parts)
     assert stream.peak_held <= (stream.threads + 1) * 5 * MiB + 2 * multipart.HOLD_SIZE + 3 * MiB
 
