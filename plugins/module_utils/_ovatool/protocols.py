@@ -26,6 +26,9 @@ class DiskReader(Protocol):
     def read_into(self, offset: int, view: memoryview) -> None:
         """Fill ``view`` with the bytes at ``offset``; unallocated parts read as zeros."""
 
+    def advise(self, offset: int, length: int) -> None:
+        """Hint that [offset, offset+length) will be read soon: start reading it without waiting."""
+
 
 class RandomAccess(Protocol):
     """A file read by offset: on this host, or behind a URL."""

@@ -15,9 +15,10 @@ import os
 import queue
 import threading
 import time
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Deque, Iterable, Iterator, List, Optional, Tuple
 
 from .codec import Codec
 from ..errors import ExportCancelled, OvatoolError
@@ -29,6 +30,7 @@ from .profile import Profile, clock_of
 from ..formats.vmdk import GRAIN_BYTES, GRAIN_SECTORS, SECTOR, grain_record_parts
 
 BATCH_GRAINS = 32  # 2 MiB of disk per task: large enough to amortise task overhead
+READ_AHEAD = 16  # batches (32 MiB) the reader asks the kernel for before it reads them
 _ZERO_GRAIN = bytes(GRAIN_BYTES)
 
 Progress = Callable[[int], None]
@@ -56,6 +58,22 @@ def allocated_bytes(disk: DiskReader) -> int:
     """Bytes an export reads from ``disk``: whole grains touched by data (a metadata walk only)."""
     return sum(min(count * GRAIN_BYTES, disk.capacity - first * GRAIN_BYTES)
                for first, count in grain_batches(disk.allocated_ranges(), disk.capacity))
+
+
+def read_ahead(disk: DiskReader, batches: Iterable[Tuple[int, int]],
+               depth: int = READ_AHEAD) -> Iterator[Tuple[int, int]]:
+    """(first grain, bytes) of each batch, after ``disk.advise`` has been told of it ``depth`` batches
+    earlier: the kernel reads those while the pipeline works on these (a cold sparse disk read in LBA order
+    is random I/O for the disk, one small read at a time without this)."""
+    pending: "Deque[Tuple[int, int]]" = deque()
+    for first, count in batches:
+        offset = first * GRAIN_BYTES
+        length = min(count * GRAIN_BYTES, disk.capacity - offset)
+        disk.advise(offset, length)
+        pending.append((first, length))
+        if len(pending) > depth:
+            yield pending.popleft()
+    yield from pending
 
 
 def _split(start: int, end: int, size: int) -> Iterator[Tuple[int, int]]:
@@ -157,18 +175,16 @@ def run_pipeline(disk: DiskReader, writer: StreamVmdkWriter, codec: Codec, threa
     writer_thread.start()
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ovatool-deflate")
     try:
-        for first, count in grain_batches(disk.allocated_ranges(), disk.capacity):
+        for first, length in read_ahead(disk, grain_batches(disk.allocated_ranges(), disk.capacity)):
             if cancelled is not None and cancelled():
                 raise ExportCancelled("the export was cancelled")
             buffer = free.get()
             if failure:
                 free.put(buffer)
                 break
-            offset = first * GRAIN_BYTES
-            length = min(count * GRAIN_BYTES, disk.capacity - offset)
             began_reading = clock()
             try:
-                disk.read_into(offset, memoryview(buffer)[:length])
+                disk.read_into(first * GRAIN_BYTES, memoryview(buffer)[:length])
             except BaseException:
                 free.put(buffer)
                 raise

@@ -66,6 +66,13 @@ class ChainDisk:
             for sub_offset, sub_length in list(layer.present_ranges(offset, len(view))):
                 layer.read_into(sub_offset, view[sub_offset - offset:sub_offset - offset + sub_length])
 
+    def advise(self, offset: int, length: int) -> None:
+        """What ``read_into`` will read, started ahead (a hint): the base layer's range, the others' own parts."""
+        self.layers[-1].advise(offset, length)
+        for layer in self.layers[:-1]:
+            for sub_offset, sub_length in layer.present_ranges(offset, length):
+                layer.advise(sub_offset, sub_length)
+
     def read(self, offset: int, length: int) -> bytearray:
         buffer = bytearray(length)
         self.read_into(offset, memoryview(buffer))

@@ -99,6 +99,11 @@ class VirtualDisk:
                 raise DiskFormatError(os_error(exc, where, f"read error at byte {lo - start}").message,
                                       where) from None
 
+    def advise(self, offset: int, length: int) -> None:
+        """Start reading the files behind [offset, offset+length) ahead of ``read_into`` (a hint)."""
+        for start, extent, lo, hi in self._overlapping(offset, length):
+            extent.advise(lo - start, hi - lo)
+
     def present_ranges(self, offset: int, length: int) -> Iterator[Tuple[int, int]]:
         """Sub-ranges this disk defines itself (the rest comes from its parent in a chain)."""
         for start, extent, lo, hi in self._overlapping(offset, length):

@@ -14,9 +14,9 @@ import os
 from typing import Iterator, Tuple
 
 from ..errors import DiskFormatError
-from ..fileio import pread_into, zero_fill
+from ..fileio import pread_into, read_ahead, zero_fill
+from .vmdk import SECTOR
 
-SECTOR = 512
 _SEEK_DATA = getattr(os, "SEEK_DATA", None)
 _SEEK_HOLE = getattr(os, "SEEK_HOLE", None)
 
@@ -57,6 +57,9 @@ class FlatExtent:
     def present_ranges(self, offset: int, length: int) -> Iterator[Tuple[int, int]]:
         yield offset, length
 
+    def advise(self, offset: int, length: int) -> None:
+        read_ahead(self.fd, self.base + offset, length)
+
     def read_into(self, offset: int, view: memoryview) -> None:
         if pread_into(self.fd, view, self.base + offset) != len(view):
             raise DiskFormatError(
@@ -76,6 +79,9 @@ class ZeroExtent:
 
     def present_ranges(self, offset: int, length: int) -> Iterator[Tuple[int, int]]:
         yield offset, length
+
+    def advise(self, offset: int, length: int) -> None:
+        pass  # nothing to read
 
     def read_into(self, offset: int, view: memoryview) -> None:
         zero_fill(view)

@@ -18,10 +18,10 @@ from array import array
 from typing import Iterator, Optional, Tuple
 
 from ..errors import DiskFormatError
-from ..fileio import pread_into, zero_fill
+from ..fileio import pread_into, read_ahead, zero_fill
 from ..ranges import merge_ranges
 from .vmdk import (FLAG_ZERO_GRAIN_GTE, GD_AT_END, GRAIN_HEAD, MAX_CAPACITY_SECTORS, MAX_GRAIN_SECTORS, SECTOR,
-                   SparseHeader, parse_header)
+                   SparseHeader, parse_header, record_bound)
 
 
 def read_embedded_descriptor(fd: int, header: SparseHeader, file_size: int, path: str) -> bytes:
@@ -146,35 +146,53 @@ class GrainTableExtent:
                     break
                 yield start, min(self.grain_bytes, self.capacity - start)
 
-    def read_into(self, offset: int, view: memoryview) -> None:
-        """Fill ``view`` with bytes [offset, offset+len(view)); unallocated grains read as zeros."""
+    def _runs(self, offset: int, length: int) -> Iterator[Tuple[int, int, int, int]]:
+        """Where the bytes [offset, offset+length) come from, in order: (file offset, position in the range,
+        length, sector). Physically adjacent grains are merged into one run; ``file offset`` is -1 for a grain
+        that reads as zeros and -2 for a compressed grain (one run per grain, at ``sector``)."""
         grain_bytes = self.grain_bytes
         pos = offset
-        end = offset + len(view)
+        end = offset + length
         run_file = -1  # file offset where the current physical run starts
-        run_out = 0  # where that run goes in ``view``
+        run_out = 0  # where that run goes in the range
         run_len = 0
         while pos < end:
             grain = pos // grain_bytes
             within = pos - grain * grain_bytes
             take = min(grain_bytes - within, end - pos)
             sector = self._grain_sector(grain)
-            if sector > 0 and self.compressed:
-                data = self._inflate(grain, sector)
-                view[pos - offset:pos - offset + take] = data[within:within + take]
-            elif sector > 0:
-                file_off = sector * SECTOR + within
-                if run_len and run_file + run_len == file_off:
-                    run_len += take
-                else:
-                    if run_len:
-                        self._fill(view[run_out:run_out + run_len], run_file)
-                    run_file, run_out, run_len = file_off, pos - offset, take
+            if sector > 0 and not self.compressed and run_len and run_file + run_len == sector * SECTOR + within:
+                run_len += take
             else:
-                zero_fill(view[pos - offset:pos - offset + take])
+                if run_len:
+                    yield run_file, run_out, run_len, 0
+                    run_len = 0
+                if sector > 0 and not self.compressed:
+                    run_file, run_out, run_len = sector * SECTOR + within, pos - offset, take
+                else:
+                    yield (-2 if sector > 0 else -1), pos - offset, take, sector
             pos += take
         if run_len:
-            self._fill(view[run_out:run_out + run_len], run_file)
+            yield run_file, run_out, run_len, 0
+
+    def read_into(self, offset: int, view: memoryview) -> None:
+        """Fill ``view`` with bytes [offset, offset+len(view)); unallocated grains read as zeros."""
+        for file_offset, at, length, sector in self._runs(offset, len(view)):
+            if file_offset >= 0:
+                self._fill(view[at:at + length], file_offset)
+            elif file_offset == -1:
+                zero_fill(view[at:at + length])
+            else:
+                grain, within = divmod(offset + at, self.grain_bytes)
+                view[at:at + length] = self._inflate(grain, sector)[within:within + length]
+
+    def advise(self, offset: int, length: int) -> None:
+        """Ask the kernel to start reading the file runs behind [offset, offset+length) (fileio.read_ahead)."""
+        for file_offset, _at, run, sector in self._runs(offset, length):
+            if file_offset >= 0:
+                read_ahead(self.fd, file_offset, run)
+            elif file_offset == -2:
+                read_ahead(self.fd, sector * SECTOR, record_bound(self.grain_bytes))
 
     def present_ranges(self, offset: int, length: int) -> Iterator[Tuple[int, int]]:
         """Sub-ranges of [offset, offset+length) this extent defines itself (data or explicit

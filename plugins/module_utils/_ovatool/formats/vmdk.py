@@ -97,6 +97,12 @@ def marker(num_sectors: int, kind: int) -> bytes:
 _PAD = bytes(SECTOR)
 
 
+def record_bound(grain_bytes: int) -> int:
+    """The most bytes a compressed grain record of a ``grain_bytes`` grain takes before its padding: the head,
+    and zlib's ``compressBound`` (stored blocks and the zlib wrapper around data that does not shrink)."""
+    return GRAIN_HEAD.size + grain_bytes + (grain_bytes >> 12) + (grain_bytes >> 14) + (grain_bytes >> 25) + 13
+
+
 def grain_record_parts(lba_sectors: int, compressed: bytes) -> Tuple[bytes, bytes, bytes]:
     """One grain record as (head, data, padding) - u64 LBA, u32 size, zlib data, zeros to a sector - so that a
     caller joining many records copies each grain's data once."""
