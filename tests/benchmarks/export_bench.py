@@ -405,7 +405,9 @@ def main() -> int:
                     "size_ratio": stat["out_bytes"] / qemu["out_bytes"], "rss_mib": stat["rss_mib"],
                     "of_bound": (mbps / bound_mbps) if bound_mbps and label.startswith("ovatool") else None,
                 })
-            print(f"\n{kind}: capacity {args.size_gib:g} GiB, allocated {allocated / 2 ** 30:.2f} GiB; "
+            with open_disk(vmdk) as disk:  # the disk's own: --workdir may hold disks built with other sizes
+                capacity = disk.capacity
+            print(f"\n{kind}: capacity {capacity / GiB:g} GiB, allocated {allocated / 2 ** 30:.2f} GiB; "
                   "compression bound (one core x %d cores): %s" % (cores, ", ".join(
                       f"{n} L{b['level']} {b['one_core_mbps']:.0f}x{cores}={b['bound_mbps']:.0f} MB/s"
                       for n, b in bound.items())))
