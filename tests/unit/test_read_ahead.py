@@ -58,8 +58,12 @@ def test_advice_covers_exactly_what_is_read(tmp_path, images, monkeypatch, kind)
         monkeypatch.setattr(module, "pread_into", lambda fd, view, offset, real=real: (
             preads.append((offset, len(view))), real(fd, view, offset))[1])
     real_pread = os.pread
-    monkeypatch.setattr(sparse.os, "pread", lambda fd, size, offset: (preads.append((offset, size)),
-                                                                       real_pread(fd, size, offset))[1])
+
+    def pread(fd: int, size: int, offset: int) -> bytes:
+        preads.append((offset, size))
+        return real_pread(fd, size, offset)
+
+    monkeypatch.setattr(sparse.os, "pread", pread)
     with open_disk(vmdk) as disk:
         batches = list(pipeline.grain_batches(disk.allocated_ranges(), disk.capacity))
         assert len(batches) > 3
