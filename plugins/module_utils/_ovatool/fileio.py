@@ -19,7 +19,7 @@ from typing import Any, BinaryIO, Callable, Optional
 
 _PREADV = getattr(os, "preadv", None)
 _FADVISE = getattr(os, "posix_fadvise", None)  # not on macOS: reading ahead is then left to the kernel alone
-_WILLNEED = getattr(os, "POSIX_FADV_WILLNEED", 3)
+_WILLNEED = getattr(os, "POSIX_FADV_WILLNEED", None)
 _ZEROS = bytes(1 << 20)
 
 
@@ -46,7 +46,7 @@ def read_ahead(fd: int, offset: int, length: int) -> None:
     reads of a disk that is not cached overlap each other and the compression; without the hint the reader
     waits for each piece in turn, since a sparse disk read in LBA order looks random to the kernel's own
     read-ahead. A hint only: errors are ignored."""
-    if _FADVISE is not None and length > 0:
+    if _FADVISE is not None and _WILLNEED is not None and length > 0:
         try:
             _FADVISE(fd, offset, length, _WILLNEED)
         except OSError:
