@@ -7,32 +7,94 @@ streamOptimized grains are zlib streams, not raw deflate (docs/formats.md,
 streamOptimized). ISA-L (``isal``) and zlib-ng (``zlib_ng``) are used when they
 can be imported: both release the GIL and are several times faster than
 zlib at a similar ratio. All three write streams every reader accepts.
+
+Grains that do not compress (already-compressed files, encrypted data) are common in real guests, and every
+codec spends more time on them than on data that does: ``compress`` recognises them cheaply and writes them as a
+zlib stream of stored deflate blocks (RFC 1951, 3.2.4), which costs a copy and an Adler-32. The test is in two
+steps: the first 4 KiB (an ext4 block) of random-looking data hold few zero and few space bytes, a count that
+rules out nearly all text and code in microseconds; only then are five 4 KiB probes spread over the grain
+compressed, and the grain is stored when together they shrink by less than 3 %. On the benchmark's disk of real
+files this stores 3 % of the grains and the output grows by 0.08 %; on a disk of real compressed files (packages,
+archives) 43 % of the grains, for 1.1 % more output (docs/formats.md).
 """
 from __future__ import annotations
 
 import importlib
+import struct
+import zlib
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Tuple, Union
+from typing import Any, Callable, Dict, List, Tuple, Union
 
 from ..errors import OvatoolError
 
 CODECS = ("isal", "zlib-ng", "zlib")
 PRESETS = ("fast", "balanced", "max")
 
+# the level the probes of a grain run at: each codec's fastest. ISA-L has none: it deflates a random grain in
+# 90 microseconds into the same two stored blocks, faster than the probes and the stored stream take (100-125)
+_PROBE_LEVELS = {"isal": None, "zlib-ng": 1, "zlib": 1}
 # preset -> level, per codec, chosen for a similar ratio class across codecs.
 _LEVELS: Dict[str, Dict[str, int]] = {
     "isal": {"fast": 2, "balanced": 3, "max": 3},
     "zlib-ng": {"fast": 2, "balanced": 6, "max": 9},
-    "zlib": {"fast": 2, "balanced": 6, "max": 9},
+    "zlib": {"fast": 1, "balanced": 6, "max": 9},  # the standard library's level 1: 13 % faster than 2, 2 % larger
 }
 _MODULES = {"isal": "isal.isal_zlib", "zlib-ng": "zlib_ng.zlib_ng", "zlib": "zlib"}
+
+PROBE = 4096  # bytes per probe: one file-system block
+PROBES = 5  # probes spread over a grain, first and last included
+PROBE_SHRINK = 0.97  # probes that compress to more than this, together, mean "does not compress"
+_RANDOM_COUNT = 48  # random data has 16 of each byte value per 4 KiB; text and code far more zeros or spaces
+_STORED_MAX = 0xFFFF  # bytes per stored block
+_STORED_HEAD = b"\x78\x01"  # deflate, 32 KiB window, "fastest" level: (0x78 * 256 + 0x01) % 31 == 0
+_STORED_BLOCK = struct.Struct("<BHH")  # BFINAL/BTYPE=00 byte, LEN, NLEN
+_ADLER = struct.Struct(">I")
+
+
+def stored_zlib(data: Any, adler32: Callable[[Any], int] = zlib.adler32) -> Tuple[Any, ...]:
+    """``data`` as a zlib stream (RFC 1950) of stored deflate blocks, in parts that reference ``data`` instead of
+    copying it (the caller joins them once, into the batch it writes)."""
+    view = memoryview(data).cast("B")
+    size = len(view)
+    parts: List[Any] = [_STORED_HEAD]
+    at = 0
+    while True:
+        chunk = view[at:at + _STORED_MAX]
+        at += len(chunk)
+        parts += (_STORED_BLOCK.pack(1 if at >= size else 0, len(chunk), len(chunk) ^ 0xFFFF), chunk)
+        if at >= size:
+            break
+    parts.append(_ADLER.pack(adler32(view)))
+    return tuple(parts)
+
+
+def stored_size(size: int) -> int:
+    """Bytes of ``stored_zlib`` for ``size`` bytes of data."""
+    return len(_STORED_HEAD) + size + _STORED_BLOCK.size * max(1, -(-size // _STORED_MAX)) + _ADLER.size
+
+
+def incompressible(data: Any, probe: Callable[[Any], bytes]) -> bool:
+    """True when ``data`` (a grain) looks like it would not shrink: a random-looking first block, and probes that
+    ``probe`` compresses shrink by less than 3 % together. Grains shorter than four probes are always compressed."""
+    view = memoryview(data).cast("B")
+    size = len(view)
+    if size < 4 * PROBE:
+        return False
+    head = view[:PROBE].tobytes()
+    if head.count(0) > _RANDOM_COUNT or head.count(32) > _RANDOM_COUNT:
+        return False
+    step = (size - PROBE) // (PROBES - 1)
+    return sum(len(probe(view[at:at + PROBE])) for at in range(0, step * PROBES, step)) > PROBES * PROBE * PROBE_SHRINK
 
 
 @dataclass(frozen=True)
 class Codec:
+    """``compress``: the codec's deflate of some bytes (a zlib stream); ``encode``: one grain as the parts of a zlib
+    stream, stored blocks when it does not compress (what the export writes)."""
     name: str
     level: int
     compress: Callable[[Any], bytes]
+    encode: Callable[[Any], Tuple[Any, ...]]
 
     def describe(self) -> str:
         return f"{self.name} level {self.level}"
@@ -82,8 +144,22 @@ def select_codec(codec: str = "auto", compression: Union[str, int] = "fast") -> 
     module = _import(name)
     level = _level(name, compression)
     raw = module.compress
+    adler32 = module.adler32
 
-    def compress(data: bytes, _raw=raw, _level=level) -> bytes:
+    def compress(data: Any, _raw=raw, _level=level) -> bytes:
         return _raw(data, _level)
 
-    return Codec(name, level, compress)
+    def probe(data: Any, _raw=raw, _level=_PROBE_LEVELS[name] or 0) -> bytes:
+        return _raw(data, _level)
+
+    probes = _PROBE_LEVELS[name] is not None
+
+    def encode(data: Any, _raw=raw, _level=level) -> Tuple[Any, ...]:
+        if probes and incompressible(data, probe):
+            return stored_zlib(data, adler32)
+        packed = _raw(data, _level)
+        if len(packed) > stored_size(len(data)):  # the probes missed it: never larger than stored
+            return stored_zlib(data, adler32)
+        return (packed,)
+
+    return Codec(name, level, compress, encode)

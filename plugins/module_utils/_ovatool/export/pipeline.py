@@ -83,7 +83,7 @@ def _split(start: int, end: int, size: int) -> Iterator[Tuple[int, int]]:
         start += count
 
 
-def compress_batch(data: bytearray, length: int, first_grain: int, compress: Callable[[Any], bytes],
+def compress_batch(data: bytearray, length: int, first_grain: int, encode: Callable[[Any], Tuple[Any, ...]],
                    profile: Optional[Profile] = None) -> Tuple[bytes, List[Tuple[int, int]], int]:
     """Grain records for ``data[:length]``: (blob, [(grain, sector in blob)], non-zero bytes)."""
     clock = clock_of(profile)
@@ -103,13 +103,13 @@ def compress_batch(data: bytearray, length: int, first_grain: int, compress: Cal
         if zero:
             continue
         grain = first_grain + index
-        packed = compress(view[at:end])
+        packed = encode(view[at:end])
         compressed = clock()
         spent[1] += compressed - detected
         record = grain_record_parts(grain * GRAIN_SECTORS, packed)
         parts += record
         entries.append((grain, sectors))
-        sectors += (len(record[0]) + len(packed) + len(record[2])) // SECTOR
+        sectors += sum(len(part) for part in record) // SECTOR
         data_bytes += end - at
         spent[2] += clock() - compressed
     began = clock()
@@ -193,7 +193,7 @@ def run_pipeline(disk: DiskReader, writer: StreamVmdkWriter, codec: Codec, threa
             if read_limit is not None:
                 read_limit.consume(length)
             stats.allocated_bytes += length
-            finished.put((pool.submit(compress_batch, buffer, length, first, codec.compress, profile), buffer))
+            finished.put((pool.submit(compress_batch, buffer, length, first, codec.encode, profile), buffer))
             if progress is not None:
                 progress(length)
     finally:

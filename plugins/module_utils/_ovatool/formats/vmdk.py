@@ -14,7 +14,7 @@ import struct
 import sys
 from array import array
 from dataclasses import dataclass
-from typing import Tuple
+from typing import Any, List, Sequence, Tuple
 
 from ..errors import DiskFormatError
 
@@ -103,16 +103,11 @@ def record_bound(grain_bytes: int) -> int:
     return GRAIN_HEAD.size + grain_bytes + (grain_bytes >> 12) + (grain_bytes >> 14) + (grain_bytes >> 25) + 13
 
 
-def grain_record_parts(lba_sectors: int, compressed: bytes) -> Tuple[bytes, bytes, bytes]:
-    """One grain record as (head, data, padding) - u64 LBA, u32 size, zlib data, zeros to a sector - so that a
-    caller joining many records copies each grain's data once."""
-    return (GRAIN_HEAD.pack(lba_sectors, len(compressed)), compressed,
-            _PAD[:-(GRAIN_HEAD.size + len(compressed)) % SECTOR])
-
-
-def grain_record(lba_sectors: int, compressed: bytes) -> bytes:
-    """One grain record as a single bytes object."""
-    return b"".join(grain_record_parts(lba_sectors, compressed))
+def grain_record_parts(lba_sectors: int, compressed: Sequence[Any]) -> List[Any]:
+    """One grain record as [head, the zlib stream's parts..., padding] - u64 LBA, u32 size, zlib data, zeros to a
+    sector - so that a caller joining many records copies each grain's data once."""
+    size = sum(len(part) for part in compressed)
+    return [GRAIN_HEAD.pack(lba_sectors, size), *compressed, _PAD[:-(GRAIN_HEAD.size + size) % SECTOR]]
 
 
 def u32_table(raw: bytes) -> array:
