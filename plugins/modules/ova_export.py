@@ -87,6 +87,16 @@ options:
     type: str
     choices: [auto, isal, zlib-ng, zlib]
     default: auto
+  accelerator_paths:
+    description:
+      - Folders put first on the exporter's import path before the codec is chosen, as
+        M(ovatool.vmware.ova_accelerator) returns them in its C(paths) (ISA-L and zlib-ng brought by the controller,
+        for hosts without pip). Folders that do not exist are skipped.
+      - The export role passes them when C(export_accelerator) is not V(false).
+    type: list
+    elements: path
+    default: []
+    version_added: 1.1.0
   manifest:
     description: Digest algorithm of the manifest (C(.mf)). Old ESXi (6.5/6.7) wants V(sha1).
     type: str
@@ -401,6 +411,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ovatool.vmware.plugins.module_utils.common import (
     SIGNING_TOGETHER, run_engine, s3_connection_spec, signing_spec)
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.run import ExportOptions, export_vm
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.host import accel
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.host.progress import ProgressFile
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.codec import CODECS
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.gentle import IONICE_CLASSES
@@ -420,6 +431,7 @@ def main():
             threads=dict(type="int", default=0),
             compression=dict(type="str", default="fast"),
             codec=dict(type="str", default="auto", choices=["auto"] + list(CODECS)),
+            accelerator_paths=dict(type="list", elements="path", default=[]),
             manifest=dict(type="str", default="sha256", choices=list(ALGORITHMS)),
             format=dict(type="str", default="ova", choices=list(FORMATS)),
             max_hardware_version=dict(type="int"),
@@ -452,6 +464,7 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
+    accel.activate(params["accelerator_paths"])
     options = ExportOptions(
         src=params["src"], dest=params["dest"], force=params["force"], threads=params["threads"],
         compression=params["compression"], codec=params["codec"], manifest=params["manifest"],

@@ -186,31 +186,3 @@ def test_async_export_with_progress_file(tmp_path, vm):
     record = json.loads(progress.read_text())
     assert record["finished"] is True and record["ok"] is True
     ovacheck.read_ova(os.path.join(vm["out"], "App_Server.ova"))
-
-
-@pytest.mark.parametrize("packages", [["isal"], ["isal==0.0.0-not-a-version"]])
-def test_export_role_accelerator_opt_in(tmp_path, vm, packages, bare_python):
-    """export_accelerator: the role pip-installs ISA-L into a virtualenv on the host and exports with its Python
-    (the host Python here has no ISA-L, so the codec proves which Python ran); a failed install falls back to
-    zlib and says why."""
-    need = subprocess.run([bare_python, "-c", "import venv, ensurepip"], check=False)
-    assert need.returncode == 0, "the host Python needs venv and ensurepip (Debian: python3-venv)"
-    playbook = tmp_path / "play.yml"
-    playbook.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": [
-        {"ansible.builtin.include_role": {"name": "ovatool.vmware.export"},
-         "vars": {"export_vms": [vm["vmx"]], "export_output_dir": vm["out"], "export_poll_seconds": 1,
-                  "export_accelerator": True, "export_accelerator_venv": str(tmp_path / "venv"),
-                  "export_accelerator_packages": packages}}]}]))
-    inventory = tmp_path / "inventory.ini"  # not -e: extra vars outrank the role's choice of interpreter
-    inventory.write_text(f"localhost ansible_connection=local ansible_python_interpreter={bare_python}\n")
-    done = subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", str(inventory), str(playbook)],
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
-                          env=ansible_env(tmp_path), cwd=ROOT, timeout=600, check=False)
-    assert done.returncode == 0, done.stdout
-    codec = "isal" if packages == ["isal"] else "zlib"
-    assert re.search(rf"localhost \| .*/app\.vmx: exported to .*/App_Server\.ova in .* \({codec} level \d\)",
-                     done.stdout), done.stdout
-    if codec == "zlib":
-        assert "ISA-L could not be installed" in done.stdout, done.stdout
-    ovacheck.assert_same_disk(vm["raws"][0], ovacheck.extract(os.path.join(vm["out"], "App_Server.ova"),
-                                                              "App_Server-disk1.vmdk", str(tmp_path)))

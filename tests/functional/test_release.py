@@ -9,12 +9,15 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 
 import pytest
 import yaml
 
 from support.ansiblerun import BIN, ROOT
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.host import accel
+from ansible_collections.ovatool.vmware.plugins.plugin_utils import wheels
 
 # what `pip install .`, a test run, a demo run and an editor leave in a working tree
 DIRT = ["build/lib/ovatool_cli/engine/errors.py", "build/lib/ovatool_cli/main.py", "ovatool.egg-info/PKG-INFO",
@@ -97,3 +100,16 @@ def test_execution_environment_context(checkout, tmp_path):
                             str(installed)], check=True, stdout=subprocess.PIPE, universal_newlines=True).stdout
     for package in ("boto3", "paramiko", "cryptography"):
         assert package in found and "ovatool.vmware" in found, found
+    # the wheelhouse the image bakes: the context's own script, narrowed to this Python and machine, fills a
+    # folder from which the controller picks the accelerator for a host like this one
+    containerfile = next(p for p in (context / "Containerfile", context / "Dockerfile") if p.is_file()).read_text()
+    assert "wheelhouse.sh /usr/share/ovatool/wheelhouse" in containerfile, containerfile
+    assert "OVATOOL_WHEELHOUSE=/usr/share/ovatool/wheelhouse" in containerfile, containerfile
+    house = tmp_path / "wheelhouse"
+    filled = subprocess.run(["bash", str(build / "ovatool" / "wheelhouse.sh"), str(house)], env=dict(
+        os.environ, OVATOOL_PIP=f"{sys.executable} -m pip", OVATOOL_WHEELHOUSE_MACHINES=os.uname().machine,
+        OVATOOL_WHEELHOUSE_PYTHONS=f"{sys.version_info[0]}.{sys.version_info[1]}"),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, check=False)
+    assert filled.returncode == 0, filled.stdout
+    chosen, reasons = wheels.pick([str(house)], accel.interpreter())
+    assert sorted(w["codec"] for w in chosen) == ["isal", "zlib-ng"] and reasons == [], (chosen, reasons)
