@@ -6,12 +6,12 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${OVATOOL_VENV:-$ROOT/.venv}
 BUILD=$ROOT/.build
 
-# ensure_system_tools CMD:PACKAGE ... : apt-get install the packages whose command is missing (and the
-# virtualenv support of Debian's python3, which comes in its own package).
+# ensure_system_tools CMD:PACKAGE ... : apt-get install the packages whose command (or file, given as a path) is
+# missing, and the virtualenv support of Debian's python3, which comes in its own package.
 ensure_system_tools() {
   local missing=() pair
   for pair in "$@"; do
-    command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "${pair%%:*}" ] || missing+=("${pair#*:}")
+    command -v "${pair%%:*}" >/dev/null 2>&1 || [ -e "${pair%%:*}" ] || missing+=("${pair#*:}")
   done
   python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
   [ ${#missing[@]} -eq 0 ] && return 0

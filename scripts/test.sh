@@ -6,7 +6,7 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ensure_system_tools qemu-img:qemu-utils vmdkinfo:libvmdk-utils mkfs.ext4:e2fsprogs \
-  /usr/sbin/sshd:openssh-server openssl:openssl
+  /usr/sbin/sshd:openssh-server openssl:openssl cc:gcc make:make /usr/include/zlib.h:zlib1g-dev
 ensure_venv "$ROOT/scripts/requirements-test.txt"
 use_collection
 
