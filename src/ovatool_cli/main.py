@@ -125,7 +125,7 @@ def print_appliance(about: Dict[str, Any]) -> None:
         vendor = f" by {product['vendor']}" if product.get("vendor") else ""
         print(f"  product: {title or '(unnamed)'}{vendor}")
         for prop in product["properties"]:
-            value = "(password)" if prop["password"] else prop["value"]
+            value = "(password)" if prop["password"] else "(no default)" if prop["value"] is None else prop["value"]
             extra = "".join(f", {c}={v}" for c, v in prop["values"].items())
             print(f"    {prop['key']} ({prop['type']}{', configurable' if prop['user_configurable'] else ''}): "
                   f"{value}{extra}")

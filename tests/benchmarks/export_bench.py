@@ -22,9 +22,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from typing import Dict, List, Optional
@@ -186,6 +188,52 @@ def s3_compare(vmx: str, work: str, rounds: int, python: str) -> None:
                   f"{stat['rss_mib']:.0f} | {'' if not peak else '%.0f' % (float(peak) / 2 ** 20)} |")
     finally:
         server.close()
+
+
+def stdlib_host(work: str) -> Dict[str, str]:
+    """A host Python with the standard library only (a venv without pip, as on ESXi) and a wheelhouse of the
+    accelerator's wheels for it on the "controller" (pip download, once)."""
+    bare = os.path.join(work, "bare-python")
+    if not os.path.exists(os.path.join(bare, "bin", "python")):
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", bare], check=True)
+    house = os.path.join(work, "wheelhouse")
+    if not os.path.isdir(house) or len(os.listdir(house)) < 2:
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:", "-d", house,
+                        "isal", "zlib-ng"], check=True)
+    return {"python": os.path.join(bare, "bin", "python"), "wheelhouse": house}
+
+
+def run_playbook(vmx: str, out_dir: str, host: Dict[str, str], accelerator: str) -> Dict[str, object]:
+    """playbooks/export_all.yml on localhost whose Python is the stdlib-only one (power management off: no
+    VMware here; progress looked at every second; verification on, as by default). The disk's size is read from
+    the OVA (tarfile), the codec from the role's "exported to" line."""
+    out = os.path.join(out_dir, "playbook-out")
+    extra = {"ovatool_vms": [vmx], "ovatool_output_dir": out, "ovatool_force": True, "ovatool_manage_power": False,
+             "ovatool_poll_seconds": 1, "ovatool_accelerator": accelerator, "ovatool_wheelhouse": host["wheelhouse"],
+             "ovatool_wheel_download": False}
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS, ANSIBLE_NOCOLOR="1")
+    log = os.path.join(out_dir, "playbook.log")
+    argv = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), os.path.join(ROOT, "playbooks",
+            "export_all.yml"), "-i", "localhost,", "-c", "local", "-e", f"ansible_python_interpreter={host['python']}",
+            "-e", json.dumps(extra)]
+    with open(log, "w") as handle:
+        began = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=handle, stderr=subprocess.STDOUT, env=env)  # pylint: disable=consider-using-with
+        status, usage = os.wait4(proc.pid, 0)[1:]
+        wall = time.perf_counter() - began
+    with open(log) as handle:
+        text = handle.read()
+    if status != 0:
+        raise SystemExit(f"export_all.yml failed:\n{text[-3000:]}")
+    match = re.search(r"exported to (\S+) in ([0-9.]+) s.*?\((\S+) level (\d)\)", text)
+    if not match:
+        raise SystemExit(f"no 'exported to' line in the playbook's output:\n{text[-3000:]}")
+    with tarfile.open(match.group(1)) as archive:
+        disk = next(m for m in archive.getmembers() if m.name.endswith(".vmdk"))
+    stats = {"wall": wall, "rss_mib": usage.ru_maxrss / 1024, "out_bytes": disk.size, "engine": float(match.group(2)),
+             "codec": f"{match.group(3)} {match.group(4)}"}
+    shutil.rmtree(out)
+    return stats
 
 
 def run_qemu(vmdk: str, out_dir: str) -> Dict[str, object]:
@@ -364,6 +412,9 @@ def main() -> int:
         variants = [("ovatool default", {})]
         variants += [(f"ovatool {name}", {"codec": name}) for name in available]
         variants += [("ovatool default, 1 thread", {"threads": 1})]
+        host = stdlib_host(work)
+        variants += [("export_all.yml, stdlib host, accelerator auto", ("playbook", "auto")),
+                     ("export_all.yml, stdlib host, accelerator false", ("playbook", "false"))]
         peers = []
         if args.vmdk_convert:
             variants += [("ovatool zlib 1", {"codec": "zlib", "compression": 1}),
@@ -384,6 +435,8 @@ def main() -> int:
                         evict(vmx[kind])
                     if module_args is None:
                         stat = run_qemu(vmdk, work)
+                    elif isinstance(module_args, tuple) and module_args[0] == "playbook":
+                        stat = run_playbook(vmx[kind], work, host, module_args[1])
                     elif isinstance(module_args, tuple):
                         stat = run_peer(args.vmdk_convert, module_args[1], vmdk, work)
                         stat["codec"] = f"zlib {module_args[1]} (C)"
@@ -403,7 +456,8 @@ def main() -> int:
                     "wall_s": stat["wall"], "engine_s": stat.get("engine"), "mbps": mbps,
                     "out_mib": stat["out_bytes"] / 2 ** 20, "speedup": qemu["wall"] / stat["wall"],
                     "size_ratio": stat["out_bytes"] / qemu["out_bytes"], "rss_mib": stat["rss_mib"],
-                    "of_bound": (mbps / bound_mbps) if bound_mbps and label.startswith("ovatool") else None,
+                    "of_bound": (mbps / bound_mbps) if bound_mbps and label.startswith(("ovatool", "export_all"))
+                    else None,
                 })
             with open_disk(vmdk) as disk:  # the disk's own: --workdir may hold disks built with other sizes
                 capacity = disk.capacity

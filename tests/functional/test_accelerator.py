@@ -20,7 +20,7 @@ import sys
 import pytest
 
 from support import ovacheck, servers, vmfactory
-from support.ansiblerun import BIN, ROOT, ansible_env
+from support.ansiblerun import BIN, ROOT, adhoc, ansible_env
 
 pytestmark = pytest.mark.xdist_group(name="servers")
 TAG = f"{sys.version_info[0]}.{sys.version_info[1]}"
@@ -87,7 +87,8 @@ def play(tmp_path, hosts, bare_python, extra: dict, only=None) -> subprocess.Com
         inventory["all"]["hosts"][name] = {
             "ansible_host": "127.0.0.1", "ansible_port": host["sshd"].port,
             "ansible_ssh_private_key_file": host["sshd"].client_key,
-            "ovatool_vm_search_paths": [str(host["root"] / "vms")], "ovatool_output_dir": str(host["root"] / "ova")}
+            "ovatool_vm_search_paths": [str(host["root"] / "vms")], "ovatool_output_dir": str(host["root"] / "ova"),
+            "ovatool_accelerator_dir": str(host["root"] / "state")}
     path = tmp_path / "inventory.json"
     path.write_text(json.dumps(inventory))
     env = ansible_env(tmp_path)
@@ -117,9 +118,9 @@ def test_wheelhouse_brings_isal_to_stdlib_hosts_and_a_second_run_copies_nothing(
     assert re.search(r"changed: \[esx1\]", accel_task(first.stdout)), first.stdout
     assert re.search(r'"codec": \{\s*"[^"]+/esx1_app\.ova": "isal"', first.stdout), first.stdout  # the summary
     for name, host in hosts.items():
-        accel = glob.glob(str(host["root"] / "ova" / ".accel" / "*"))
+        accel = glob.glob(str(host["root"] / "state" / ".accel" / "*"))
         assert len(accel) == 2 and all(re.fullmatch(r"[0-9a-f]{64}", os.path.basename(p)) for p in accel), accel
-        assert not glob.glob(str(host["root"] / "ova" / ".accel" / ".unpack-*"))
+        assert not glob.glob(str(host["root"] / "state" / ".accel" / ".unpack-*"))
         ova = str(host["root"] / "ova" / f"{name}_app.ova")
         ovacheck.assert_same_disk(images["odd"], ovacheck.extract(ova, f"{name}_app-disk1.vmdk", str(tmp_path)))
     probe = subprocess.run([bare_python, "-c", "import isal"], capture_output=True, check=False)
@@ -142,7 +143,7 @@ def test_unusable_wheels_export_with_the_standard_library_and_one_warning(tmp_pa
     warnings = re.findall(r"\[WARNING\]: (.*)", task)
     assert len(warnings) == 1 and "no accelerator for this host" in warnings[0], task
     assert ("no isal wheel for CPython" in task) if house == "foreign" else ("fails its CRC check" in task), task
-    assert not os.path.exists(hosts["esx1"]["root"] / "ova" / ".accel")
+    assert not os.path.exists(hosts["esx1"]["root"] / "state" / ".accel")
 
 
 def test_required_accelerator_fails_the_host_before_anything_is_written(tmp_path, hosts, bare_python, wheelhouses):
@@ -151,7 +152,7 @@ def test_required_accelerator_fails_the_host_before_anything_is_written(tmp_path
     assert done.returncode != 0, done.stdout
     assert re.search(r"fatal: \[esx1\]: FAILED! => .*no isal wheel for CPython", done.stdout), done.stdout
     out = hosts["esx1"]["root"] / "ova"
-    assert not os.path.exists(out / ".accel") and not glob.glob(str(out / "*.ova")), os.listdir(out)
+    assert not os.path.exists(hosts["esx1"]["root"] / "state" / ".accel") and not glob.glob(str(out / "*.ova"))
 
 
 def test_accelerator_false_uses_what_the_host_has(tmp_path, hosts, bare_python, wheelhouses):
@@ -160,7 +161,7 @@ def test_accelerator_false_uses_what_the_host_has(tmp_path, hosts, bare_python, 
     assert done.returncode == 0, done.stdout
     assert codecs_used(done.stdout) == {"esx1": "zlib"}, done.stdout
     assert "skipping: [esx1]" in accel_task(done.stdout)
-    assert not os.path.exists(hosts["esx1"]["root"] / "ova" / ".accel")
+    assert not os.path.exists(hosts["esx1"]["root"] / "state" / ".accel")
 
 
 def test_two_runs_unpacking_into_one_folder_at_once(tmp_path, wheelhouses, bare_python):
@@ -186,3 +187,29 @@ def test_two_runs_unpacking_into_one_folder_at_once(tmp_path, wheelhouses, bare_
         check = subprocess.run([bare_python, "-c", "import sys; sys.path.insert(0, sys.argv[1]); import isal, zlib_ng",
                                 str(folder)], capture_output=True, check=False)
         assert check.returncode == 0 or b"No module named" in check.stderr, check.stderr
+
+
+@pytest.mark.parametrize("required", [False, True])
+def test_a_host_that_refuses_foreign_shared_objects(tmp_path, wheelhouses, bare_python, required):
+    """A state dir on a noexec mount stands in for ESXi 8's execInstalledOnly: the wheels unpack, but their shared
+    objects cannot be mapped. auto: one warning saying so, no codec, nothing left; required: the task fails."""
+    state = tmp_path / "noexec"
+    state.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "noexec,size=64m", "tmpfs", str(state)],
+                             capture_output=True, universal_newlines=True, check=False)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a noexec tmpfs here ({mounted.stderr.strip()}); needs root")
+    try:
+        result = adhoc(tmp_path, "ovatool.vmware.ova_accelerator",
+                       {"state_dir": str(state), "wheelhouse": wheelhouses["good"], "download": False,
+                        "required": required}, python=bare_python)
+        assert "failed to map segment from shared object" in result["_stdout"], result["_stdout"]
+        if required:
+            assert result["_rc"] != 0 and "it is required" in result["msg"], result["_stdout"]
+        else:
+            assert result["_rc"] == 0 and result["codecs"] == [] and result["changed"] is False, result["_stdout"]
+            warnings = re.findall(r"\[WARNING\]: (.*)", result["_stdout"])
+            assert len(warnings) == 1 and "does not load here" in warnings[0], result["_stdout"]
+        assert os.listdir(state) == []
+    finally:
+        subprocess.run(["umount", str(state)], check=False)

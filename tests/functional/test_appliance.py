@@ -295,6 +295,15 @@ def test_command_export_edit_info(vm, tmp_path):
     info = subprocess.run([ovatool, "info", dest], capture_output=True, universal_newlines=True, check=False)
     assert info.returncode == 0 and "product: Example Appliance 1.4.2 by Example Inc." in info.stdout, info.stdout
     assert "configuration: small (Small) default" in info.stdout and "network: Management" in info.stdout
+    per_config = tmp_path / "per-config.yaml"  # a property with values per configuration only: no default value
+    per_config.write_text(yaml.safe_dump(dict(SPEC, product_sections=[dict(SPEC["product_sections"][0], properties={
+        "workers": {"type": "uint8", "value": {"small": 2, "large": 8}}})])))
+    again = tmp_path / "per-config.ova"
+    edited = subprocess.run([ovatool, "edit", dest, "-o", str(again), "--appliance", str(per_config)],
+                            capture_output=True, universal_newlines=True, check=False)
+    assert edited.returncode == 0, edited.stderr
+    info = subprocess.run([ovatool, "info", str(again)], capture_output=True, universal_newlines=True, check=False)
+    assert "workers (uint8): (no default), large=8, small=2" in info.stdout, info.stdout
     stamp = tmp_path / "stamp.yaml"
     stamp.write_text("product:\n  product: Example Appliance\n  version: 1.4.3\n")
     edited = subprocess.run([ovatool, "edit", dest, "--appliance", str(stamp), "--diff"], capture_output=True,
