@@ -124,15 +124,17 @@ class ActionModule(HostModuleAction):
         async_dir = args["async_dir"] or reach(lambda: self._remote_expand_user(
             self.get_shell_option("async_dir", default="~/.ansible_async")))
         while pending:
+            began_round = time.monotonic()
             answer = reach(lambda: self._execute_module(
                 module_name=MODULE, task_vars=task_vars,
                 module_args={"jobs": [{"jid": jid, "progress_file": progress}
                                       for jid, (index, name, progress) in pending.items()],
-                             "async_dir": async_dir, "cleanup": args["cleanup"]}))
+                             "async_dir": async_dir, "cleanup": args["cleanup"], "hold": poll}))
             if answer.get("failed"):
                 result.update(failed=True, msg=f"cannot read the export jobs on the host: {answer.get('msg')}")
                 return result
             now = time.monotonic()
+            before = len(pending)
             for status in answer.get("jobs", []):
                 jid = status["jid"]
                 if jid not in pending:
@@ -151,8 +153,8 @@ class ActionModule(HostModuleAction):
                     message = f"still running after {args['timeout']} s (async job {jid}); it goes on on the host"
                     results[index] = {"failed": True, "item": name, "ansible_job_id": jid, "msg": message}
                 break
-            if pending:
-                time.sleep(poll)
+            if pending and len(pending) == before:  # the host held the call for a finish; wait out the rest
+                time.sleep(max(0.0, poll - (time.monotonic() - began_round)))
 
         ordered = [job for job in results if job is not None]
         result.update(changed=any(job.get("changed") for job in ordered), results=ordered,

@@ -16,6 +16,7 @@ ARGUMENT_SPEC = dict(
     reconnect_timeout=dict(type="int", default=300),
     cleanup=dict(type="bool", default=True),
     async_dir=dict(type="path"),
+    hold=dict(type="float", default=0),
 )
 
 

@@ -60,6 +60,14 @@ options:
       - The folder of Ansible's async job files on the host. By default the action plugin asks the shell plugin
         (its C(async_dir) option, C(~/.ansible_async) unless configured).
     type: path
+  hold:
+    description:
+      - Used between the action plugin and the host; there is little reason to set it.
+      - Seconds the host-side call waits for one of the jobs to finish before it answers (the action plugin
+        passes O(poll)), so a finished export is seen at once rather than at the next poll.
+    type: float
+    default: 0
+    version_added: 1.1.0
   cleanup:
     description: Remove a job's async result file and progress file once its result has been read.
     type: bool
@@ -131,7 +139,7 @@ jobs:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.host.progress import job_status
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.host.progress import job_statuses
 from ansible_collections.ovatool.vmware.plugins.module_utils.export_wait import ARGUMENT_SPEC
 
 
@@ -140,8 +148,7 @@ def main():
     params = module.params
     if not params["async_dir"]:
         module.fail_json(msg="ova_export_wait runs through its action plugin, which tells it the async job folder")
-    jobs = [job_status(params["async_dir"], str(job.get("jid", "")), job.get("progress_file"), params["cleanup"])
-            for job in params["jobs"]]
+    jobs = job_statuses(params["async_dir"], params["jobs"], params["cleanup"], params["hold"])
     module.exit_json(changed=False, jobs=jobs)
 
 

@@ -205,11 +205,11 @@ def stdlib_host(work: str) -> Dict[str, str]:
 
 def run_playbook(vmx: str, out_dir: str, host: Dict[str, str], accelerator: str) -> Dict[str, object]:
     """playbooks/export_all.yml on localhost whose Python is the stdlib-only one (power management off: no
-    VMware here; progress looked at every second; verification on, as by default). The disk's size is read from
-    the OVA (tarfile), the codec from the role's "exported to" line."""
+    VMware here; everything else as by default, verification included). The disk's size is read from the OVA
+    (tarfile), the codec and the engine's seconds from the role's "exported to" line."""
     out = os.path.join(out_dir, "playbook-out")
     extra = {"ovatool_vms": [vmx], "ovatool_output_dir": out, "ovatool_force": True, "ovatool_manage_power": False,
-             "ovatool_poll_seconds": 1, "ovatool_accelerator": accelerator, "ovatool_wheelhouse": host["wheelhouse"],
+             "ovatool_accelerator": accelerator, "ovatool_wheelhouse": host["wheelhouse"],
              "ovatool_wheel_download": False}
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS, ANSIBLE_NOCOLOR="1")
     log = os.path.join(out_dir, "playbook.log")

@@ -5,8 +5,11 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 
-from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.host.progress import ProgressFile, job_status
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.host.progress import (
+    ProgressFile, job_status, job_statuses)
 
 
 def test_progress_file_records(tmp_path):
@@ -62,3 +65,22 @@ def test_remove_leftovers_touches_only_its_own_package(tmp_path):
     assert sorted(remove_leftovers(str(tmp_path / "a.ova"))) == [".a.ova.0lrvleuu.old", ".a.ova.k3j9x_2q.partial"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [".a.ova.b.ova.k3j9x_2q.partial", ".a.ova.lock",
                                                           ".a.ova.source", "a.ova"]
+
+
+def test_job_statuses_answer_as_soon_as_a_job_finishes(tmp_path):
+    """Held for up to 30 s, the look at two running jobs answers once one of them writes its result (here after
+    0.3 s), not when the hold runs out; with nothing finishing it answers when the hold is over."""
+    for jid in ("1.1", "1.2"):
+        (tmp_path / jid).write_text(json.dumps({"started": True, "finished": False}))
+    jobs = [{"jid": "1.1"}, {"jid": "1.2"}]
+    began = time.monotonic()
+    statuses = job_statuses(str(tmp_path), jobs, hold=0.2)
+    assert [s["finished"] for s in statuses] == [False, False] and time.monotonic() - began >= 0.2
+    timer = threading.Timer(0.3, lambda: (tmp_path / "1.2").write_text(json.dumps({"changed": True, "dest": "x"})))
+    timer.start()
+    began = time.monotonic()
+    statuses = job_statuses(str(tmp_path), jobs, hold=30)
+    timer.join()
+    assert time.monotonic() - began < 10
+    assert [s["finished"] for s in statuses] == [False, True] and statuses[1]["result"]["dest"] == "x"
+    assert not (tmp_path / "1.2").exists() and (tmp_path / "1.1").exists()  # only a finished job's file is removed

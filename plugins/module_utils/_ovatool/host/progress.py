@@ -13,7 +13,7 @@ import json
 import os
 import re
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from ..fileio import replace_small_file
 
@@ -60,6 +60,19 @@ def read_progress(path: str) -> Optional[Dict[str, Any]]:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def job_statuses(async_dir: str, jobs: List[Dict[str, Any]], cleanup: bool = True, hold: float = 0.0,
+                 step: float = 0.1) -> List[Dict[str, Any]]:
+    """``job_status`` of each job (``jid``, ``progress_file``); with ``hold``, looked at again every ``step``
+    seconds until one of them has finished or ``hold`` seconds have passed, so that the controller hears of a
+    finished export at once instead of at its next poll."""
+    deadline = time.monotonic() + max(0.0, hold)
+    while True:
+        statuses = [job_status(async_dir, str(job.get("jid", "")), job.get("progress_file"), cleanup) for job in jobs]
+        if any(status["finished"] for status in statuses) or time.monotonic() >= deadline:
+            return statuses
+        time.sleep(step)
 
 
 def job_status(async_dir: str, jid: str, progress_file: Optional[str] = None, cleanup: bool = True) -> Dict[str, Any]:
