@@ -15,16 +15,10 @@ from __future__ import annotations
 
 import os
 
+from ansible_collections.ovatool.vmware.plugins.module_utils.accelerator import CONTROLLER_SPEC
 from ansible_collections.ovatool.vmware.plugins.plugin_utils import wheels
 from ansible_collections.ovatool.vmware.plugins.plugin_utils.action import HostModuleAction
 
-ARGUMENT_SPEC = dict(
-    state_dir=dict(type="path", required=True),
-    wheelhouse=dict(type="path"),
-    cache_dir=dict(type="path"),
-    download=dict(type="bool", default=True),
-    required=dict(type="bool", default=False),
-)
 ESXI = ("ESXi loads only binaries installed from signed VIBs (execInstalledOnly), so exports there run on the "
         "standard library")
 
@@ -34,7 +28,7 @@ class ActionModule(HostModuleAction):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp
-        _valid, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        _valid, args = self.validate_argument_spec(argument_spec=CONTROLLER_SPEC)
         args = dict(args)
         args["wheelhouse"] = args["wheelhouse"] or os.environ.get("OVATOOL_WHEELHOUSE") or None
         args["cache_dir"] = args["cache_dir"] or os.path.join(

@@ -122,22 +122,13 @@ problems:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.ovatool.vmware.plugins.module_utils.accelerator import ARGUMENT_SPEC
 from ansible_collections.ovatool.vmware.plugins.module_utils.common import run_engine
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.host import accel
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            state_dir=dict(type="path", required=True),
-            wheelhouse=dict(type="path"),
-            cache_dir=dict(type="path"),
-            download=dict(type="bool", default=True),
-            required=dict(type="bool", default=False),
-            wheels=dict(type="list", elements="dict"),
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     params = module.params
 
     def action():

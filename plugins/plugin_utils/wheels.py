@@ -15,13 +15,14 @@ download`` fills from the index the controller's pip is configured for. Standard
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import subprocess
 import sys
 import zipfile
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.fileio import file_digest
 
 Tag = Tuple[str, str, str]
 
@@ -148,14 +149,6 @@ def sound(path: str) -> Optional[str]:
     return None
 
 
-def sha256_of(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def pick(folders: Sequence[str], facts: dict) -> Tuple[List[dict], List[str]]:
     """The best sound wheel per project in ``folders`` for the host: ([{codec, project, path, sha256}], reasons)."""
     ranks: Dict[Tag, int] = {}
@@ -167,7 +160,7 @@ def pick(folders: Sequence[str], facts: dict) -> Tuple[List[dict], List[str]]:
         for _key, path in _candidates(folders, project, ranks):
             why = sound(path)
             if why is None:
-                chosen.append({"codec": codec, "project": project, "path": path, "sha256": sha256_of(path),
+                chosen.append({"codec": codec, "project": project, "path": path, "sha256": file_digest(path, "sha256"),
                                "wheel": os.path.basename(path)})
                 break
             damaged.append(why)

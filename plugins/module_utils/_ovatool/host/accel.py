@@ -14,7 +14,6 @@ compresses a little data with them; the exporter puts the folders that passed on
 from __future__ import annotations
 
 import glob
-import hashlib
 import importlib
 import json
 import os
@@ -28,6 +27,7 @@ import zipfile
 from typing import Dict, Iterable, List, Optional, Tuple
 
 from ..errors import OvatoolError
+from ..fileio import file_digest
 
 ACCEL_DIR = ".accel"
 # wheel project (normalised) -> (codec name, module the exporter imports)
@@ -104,14 +104,6 @@ def installed(state_dir: str) -> List[str]:
     return sorted(name for name in names if _SHA256.match(name) and os.path.isdir(os.path.join(root, name)))
 
 
-def _digest(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _safe_members(archive: zipfile.ZipFile, wheel: str) -> List[zipfile.ZipInfo]:
     members = archive.infolist()
     for member in members:
@@ -142,7 +134,7 @@ def install_wheel(state_dir: str, wheel: str, sha256: str) -> bool:
     final = os.path.join(root, sha256)
     if os.path.isdir(final):
         return False
-    actual = _digest(wheel)
+    actual = file_digest(wheel, "sha256")
     if actual != sha256:
         raise OvatoolError(f"the wheel's SHA256 is {actual}, not {sha256}: it was damaged on its way", wheel)
     os.makedirs(root, mode=0o755, exist_ok=True)
