@@ -110,8 +110,7 @@ def accel_task(out: str) -> str:
     return out[start:out.index("TASK [", start)]
 
 
-def test_wheelhouse_brings_isal_to_stdlib_hosts_and_a_second_run_copies_nothing(tmp_path, hosts, bare_python,
-                                                                                 wheelhouses, images):
+def test_wheelhouse_brings_isal_and_a_second_run_copies_nothing(tmp_path, hosts, bare_python, wheelhouses, images):
     first = play(tmp_path, hosts, bare_python, {"ovatool_wheelhouse": wheelhouses["good"]})
     assert first.returncode == 0, first.stdout
     assert codecs_used(first.stdout) == {"esx1": "isal", "esx2": "isal"}, first.stdout

@@ -50,8 +50,8 @@ def test_the_cheap_test_lets_nothing_compressible_through():
     """Text, code-like data with many zeros, and random 7-bit data (which shrinks by about 1/8) are all compressed;
     data that is random only in part of the grain is compressed too (the probes are spread over the grain)."""
     rng = random.Random(7)
-    seven_bits = bytes(rng.getrandbits(7) for _ in range(GRAIN_BYTES))
-    zeros_between = b"".join(rng.randbytes(48) + bytes(16) for _ in range(GRAIN_BYTES // 64))
+    seven_bits = bytes(rng.getrandbits(7) for _byte in range(GRAIN_BYTES))
+    zeros_between = b"".join(rng.randbytes(48) + bytes(16) for _run in range(GRAIN_BYTES // 64))
     half = os.urandom(GRAIN_BYTES // 2) + TEXT[:GRAIN_BYTES // 2]
     for data in (TEXT[:GRAIN_BYTES], seven_bits, zeros_between, half):
         assert not codecs.incompressible(data, lambda piece: zlib.compress(piece, 1))

@@ -14,7 +14,7 @@ import struct
 import sys
 from array import array
 from dataclasses import dataclass
-from typing import Any, List, Sequence, Tuple
+from typing import Any, List, Sequence
 
 from ..errors import DiskFormatError
 
