@@ -19,6 +19,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import zipfile
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -170,13 +171,25 @@ def pick(folders: Sequence[str], facts: dict) -> Tuple[List[dict], List[str]]:
     return chosen, reasons
 
 
+FAILED_FOR = 600  # seconds a failed download is not tried again for the same kind of host (an offline controller)
+
+
 def download(cache: str, facts: dict, projects: Iterable[str], timeout: float = 300) -> Optional[str]:
-    """``pip download`` the projects' wheels for the host into ``cache``; None, or why it did not work."""
+    """``pip download`` the projects' wheels for the host into ``cache``; None, or why it did not work. A failure
+    is remembered in the cache for ``FAILED_FOR`` seconds, so that a controller without an index does not wait for
+    pip again on every host and every run."""
     plats = [plat for plat in platforms(facts) if not plat.startswith("linux_")]
     major, minor = (list(facts.get("version") or [3, 0]) + [0, 0])[:2]
     if facts.get("implementation") != "cpython" or not plats:
         return f"no wheels are published for {describe(facts)}"
     os.makedirs(cache, exist_ok=True)
+    marker = os.path.join(cache, f".failed-cp{major}{minor}-{plats[0]}")
+    try:
+        with open(marker) as handle:
+            if time.time() - os.path.getmtime(marker) < FAILED_FOR:
+                return f"{handle.read().strip()} (not tried again for {FAILED_FOR // 60} minutes)"
+    except OSError:
+        pass
     argv = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--no-deps",
             "--only-binary=:all:", "--retries", "1", "--timeout", "20", "-d", cache,
             "--python-version", f"{major}.{minor}", "--implementation", "cp"]
@@ -193,4 +206,7 @@ def download(cache: str, facts: dict, projects: Iterable[str], timeout: float = 
             lines = [line for line in proc.stderr.decode("utf-8", "replace").splitlines()
                      if line.startswith("ERROR")] or proc.stderr.decode("utf-8", "replace").strip().splitlines()
             problems.append(f"pip download {project} failed on the controller ({(lines or ['no output'])[-1]})")
+    if problems:
+        with open(marker, "w") as handle:
+            handle.write("; ".join(problems))
     return "; ".join(problems) or None

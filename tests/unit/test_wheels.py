@@ -5,6 +5,7 @@
 (PEP 425/427/600/656), for the hosts users have. The names are those of real isal and zlib-ng wheels."""
 from __future__ import annotations
 
+import subprocess
 import zipfile
 
 import pytest
@@ -78,3 +79,21 @@ def test_tags_of_a_host_python():
     assert ("py3", "none", "any") in tags and ("cp311", "cp311", "manylinux_2_29_x86_64") not in tags
     assert wheels.parse_wheel(NAMES[3])[0:2] == ("isal", (1, 9, 1))
     assert wheels.parse_wheel("README.md") is None
+
+
+def test_a_failed_download_is_not_retried_at_once(tmp_path, monkeypatch):
+    """An offline controller: pip fails; the next host (or run) within FAILED_FOR seconds gets the same reason at
+    once instead of waiting for pip again."""
+    calls = []
+
+    def failing_pip(argv, **_kwargs):
+        calls.append(argv)
+        return subprocess.CompletedProcess(argv, 1, b"", b"ERROR: Could not find a version that satisfies isal")
+
+    monkeypatch.setattr(wheels.subprocess, "run", failing_pip)
+    first = wheels.download(str(tmp_path), host((3, 11)), ["isal"])
+    assert "Could not find a version" in first and len(calls) == 1
+    again = wheels.download(str(tmp_path), host((3, 11)), ["isal"])
+    assert "not tried again" in again and "Could not find a version" in again and len(calls) == 1
+    other = wheels.download(str(tmp_path), host((3, 12)), ["isal"])  # another kind of host is tried
+    assert len(calls) == 2 and "not tried again" not in other
