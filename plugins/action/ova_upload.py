@@ -128,7 +128,8 @@ class ActionModule(HostModuleAction):
                 parts.append({"number": number, "offset": offset, "size": min(part_size, size - offset),
                               "url": s3util.part_url(client, bucket, key, upload_id, number)})
             sent = self._host({"src": src, "parts": parts, "threads": int(args.get("threads") or 8),
-                               "timeout": float(args.get("timeout") or 60), "validate_certs": validate}, task_vars)
+                               "timeout": float(args.get("timeout") or 60), "validate_certs": validate,
+                               "retry_seconds": float(args.get("retry_seconds", 900))}, task_vars)
             if sent.get("failed"):
                 raise RuntimeError(f"the host could not send the parts: {sent.get('msg')}")
             client.complete_multipart_upload(

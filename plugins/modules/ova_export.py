@@ -187,6 +187,15 @@ options:
     description: Parts of an C(s3://) O(dest) on the wire at once.
     type: int
     default: 4
+  retry_seconds:
+    description:
+      - For an C(s3://) O(dest), a part (and the final complete) that fails on a network error or a 5xx/408/429
+        answer is sent again, with exponential backoff and jitter, until the store has not answered for this many
+        seconds; an outage shorter than that does not fail the export. Past it, the export fails and the upload
+        is aborted.
+    type: float
+    default: 900
+    version_added: 1.1.0
   upload:
     description:
       - Set by the action plugin for an C(s3://) O(dest); do not set it.
@@ -447,6 +456,7 @@ def main():
             validate_certs=dict(type="bool", default=True),
             part_size_mb=dict(type="int", default=32),
             upload_threads=dict(type="int", default=4),
+            retry_seconds=dict(type="float", default=900),
             upload=dict(type="dict", options=dict(
                 plan=dict(type="bool", default=False),
                 urls=dict(type="list", elements="str", no_log=True),
@@ -474,6 +484,7 @@ def main():
         include_images=params["include_images"], refresh=params["refresh"],
         appliance=params["appliance"], appliances=params["appliances"], nice=params["nice"],
         ionice=params["ionice"], read_limit_mbps=params["read_limit_mbps"], upload=params["upload"],
+        retry_seconds=params["retry_seconds"],
         check_mode=module.check_mode,
     )
 

@@ -97,6 +97,14 @@ options:
     description: Network timeout in seconds.
     type: float
     default: 60
+  retry_seconds:
+    description:
+      - For an C(s3://) upload from the controller (O(via=controller)), the host sends a part that fails on a
+        network error or a 5xx/408/429 answer again, with exponential backoff and jitter, until the store has not
+        answered for this many seconds; an outage shorter than that does not fail the upload.
+    type: float
+    default: 900
+    version_added: 1.1.0
 extends_documentation_fragment:
   - ovatool.vmware.s3
 attributes:
@@ -185,6 +193,7 @@ def main():
             url_password=dict(type="str", no_log=True),
             headers=dict(type="dict"),
             timeout=dict(type="float", default=60),
+            retry_seconds=dict(type="float", default=900),
         ),
         supports_check_mode=True,
     )

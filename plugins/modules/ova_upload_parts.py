@@ -33,10 +33,13 @@ options:
     description: Parts sent at once.
     type: int
     default: 4
-  retries:
-    description: How often a failed part is sent again (server errors and dropped connections only).
-    type: int
-    default: 3
+  retry_seconds:
+    description:
+      - A part that fails on a network error or a 5xx/408/429 answer is sent again, with exponential backoff and
+        jitter, until the store has not answered any part successfully for this many seconds.
+    type: float
+    default: 900
+    version_added: 1.1.0
   timeout:
     description: Seconds without progress before a part's connection counts as failed.
     type: float
@@ -90,7 +93,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ovatool.vmware.plugins.module_utils.common import run_engine
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.errors import OvatoolError
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.fileio import file_digest
-from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage.presigned import put_parts
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage.presigned import Link, put_parts
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage.retry import RetryWindow
 
 
 def main():
@@ -99,7 +103,7 @@ def main():
             src=dict(type="path", required=True),
             parts=dict(type="list", elements="dict"),
             threads=dict(type="int", default=4),
-            retries=dict(type="int", default=3),
+            retry_seconds=dict(type="float", default=900),
             timeout=dict(type="float", default=60),
             validate_certs=dict(type="bool", default=True),
         ),
@@ -113,8 +117,8 @@ def main():
         size = os.path.getsize(src)
         if params["parts"] is None:
             return {"changed": False, "size": size, "sha256": file_digest(src, "sha256"), "python": sys.executable}
-        etags = put_parts(src, params["parts"], params["threads"], params["retries"], params["timeout"],
-                          params["validate_certs"])
+        link = Link(params["timeout"], params["validate_certs"], RetryWindow(params["retry_seconds"]))
+        etags = put_parts(src, params["parts"], params["threads"], link)
         return {"changed": True, "size": size, "etags": etags}
 
     run_engine(module, action)

@@ -252,3 +252,49 @@ def test_the_command_exports_straight_to_s3(s3_auth, tmp_path):
     assert wrong.returncode == 1 and wrong.stderr.startswith("ovatool: error: S3 export to s3://releases/cli/Cmd.ova "
                                                              "failed"), wrong.stderr
     assert "Traceback" not in wrong.stderr and uploads(s3_auth) == []
+
+
+def _part_arrived(s3) -> bool:
+    client = s3.client()
+    return any(client.list_parts(Bucket="releases", Key=u["Key"], UploadId=u["UploadId"]).get("Parts")
+               for u in uploads(s3))
+
+
+@pytest.mark.parametrize("retry_seconds, outage", [(900, 60), (8, 25)])
+def test_an_outage_of_the_store_mid_export(s3_auth, tmp_path, bare_python, retry_seconds, outage):
+    """The store goes away for ``outage`` seconds after the first part arrived. Within the window the export
+    rides it out and the object is the local export byte for byte; past it the export fails saying so, and the
+    next run (the store back) aborts the upload left behind and exports."""
+    vmx = vmfactory.noise_vm(str(tmp_path / "vm"), "Outage", mib=24)
+    vmdk = os.path.join(str(tmp_path / "vm"), "outage.vmdk")
+    task = export_task(s3_auth, vmx, "s3://releases/outage/", read_limit_mbps=2, retry_seconds=retry_seconds,
+                       refresh=True)
+    argv, env = task_play(tmp_path, bare_python, task)
+    log = tmp_path / "play.log"
+    with open(log, "w") as handle:
+        play = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
+    try:
+        exporting(s3_auth, vmdk, play, log)
+        deadline = time.monotonic() + 60
+        while not _part_arrived(s3_auth):
+            assert time.monotonic() < deadline and play.poll() is None, log.read_text()[-3000:]
+            time.sleep(0.2)
+        s3_auth.pause()
+        try:
+            time.sleep(outage)
+        finally:
+            s3_auth.start()
+        code = play.wait(300)
+    finally:
+        play.kill()
+        play.wait()
+    text = log.read_text()
+    if retry_seconds > outage:
+        assert code == 0, text[-3000:]
+    else:
+        assert code != 0 and "has not answered for" in text and "retry_seconds 8" in text, text[-3000:]
+        again = play_task(tmp_path, bare_python, export_task(s3_auth, vmx, "s3://releases/outage/", refresh=True))
+        assert again.returncode == 0, again.stdout[-3000:]
+    got = s3_auth.client().get_object(Bucket="releases", Key="outage/Outage.ova")["Body"].read()
+    assert got == local_export(vmx, str(tmp_path / "local"), codec="zlib")
+    assert uploads(s3_auth) == []

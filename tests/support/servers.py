@@ -104,6 +104,11 @@ class SeaweedS3:
                                      start_new_session=True)
         wait_port(self.port, 60, self.proc)
 
+    def pause(self) -> None:
+        """Go away cleanly (SIGTERM, then SIGKILL after 5 s), keeping its data and its incomplete uploads;
+        ``start`` brings it back on the same ports (presigned URLs stay valid)."""
+        stop(self.proc, 5)
+
     def kill(self) -> None:
         """Die at once, mid-request, as a crashed server does."""
         os.killpg(self.proc.pid, signal.SIGKILL)

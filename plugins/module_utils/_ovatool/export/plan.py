@@ -22,6 +22,7 @@ from .codec import Codec, select_codec
 from .gentle import IONICE_CLASSES
 from .pipeline import resolve_threads
 from .profile import Profile
+from ..storage.retry import RETRY_SECONDS
 
 FORMATS = ("ova", "ovf")
 REMOTE = "s3://"  # destinations written through a presigned multipart upload (storage/multipart)
@@ -61,6 +62,7 @@ class ExportOptions:
     # an s3:// dest: {"plan": True} asks only for the fingerprint and the size bound; else the presigned
     # multipart upload the controller started (urls, complete_url, abort_url, part_size, fingerprint...)
     upload: Optional[Dict[str, Any]] = None
+    retry_seconds: float = RETRY_SECONDS  # an upload retries until the store has not answered for this long
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,8 @@ from ..formats.vmx import DiskRef, VirtualMachine
 from ..output import AtomicFolder, AtomicOutput, CancelOnSignal, DestLock, remove_leftovers
 from ..protocols import PackageWriter
 from ..storage.multipart import MultipartStream
+from ..storage.presigned import Link
+from ..storage.retry import RetryWindow
 from .folder import FolderWriter
 from .gentle import Gentle, ReadLimit
 from .pipeline import allocated_bytes, run_pipeline
@@ -233,10 +235,11 @@ def write_fingerprint(dest: str, stamp: str) -> None:
         pass  # without it, refresh exports again: safe
 
 
-def _open_upload(plan: ExportPlan, upload: Dict[str, Any]) -> MultipartStream:
+def _open_upload(plan: ExportPlan, upload: Dict[str, Any], retry_seconds: float) -> MultipartStream:
+    link = Link(float(upload.get("timeout") or 60), bool(upload.get("validate_certs", True)),
+                RetryWindow(retry_seconds))
     return MultipartStream(upload["urls"], upload["complete_url"], upload["abort_url"], int(upload["part_size"]),
-                           threads=int(upload.get("threads") or 4), timeout=float(upload.get("timeout") or 60),
-                           validate_certs=bool(upload.get("validate_certs", True)), dest=plan.dest)
+                           threads=int(upload.get("threads") or 4), link=link, dest=plan.dest)
 
 
 def export_vm(options: ExportOptions) -> Dict[str, Any]:
@@ -293,7 +296,7 @@ def export_vm(options: ExportOptions) -> Dict[str, Any]:
                                             options.progress, read_limit=read_limit)
                     folder.commit()
             else:
-                with (_open_upload(plan, upload) if plan.remote else AtomicOutput(dest)) as out:
+                with (_open_upload(plan, upload, options.retry_seconds) if plan.remote else AtomicOutput(dest)) as out:
                     written = write_package(OvaWriter(out.stream, mtime, plan.algorithm, options.profile), plan,
                                             disks, signer, options.progress, options.profile, read_limit)
                     sent = out.commit()

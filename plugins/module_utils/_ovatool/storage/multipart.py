@@ -30,7 +30,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from xml.sax.saxutils import escape
 
 from ..errors import OutputError, OvatoolError
-from .presigned import put_part, request
+from .presigned import Link, put_part, request
+from .retry import RetryWindow
 
 MIN_PART = 5 * 1024 * 1024
 MAX_PARTS = 10000
@@ -78,8 +79,7 @@ class MultipartStream:
     """
 
     def __init__(self, urls: Sequence[str], complete_url: str, abort_url: str, part_size: int,
-                 hold_size: int = HOLD_SIZE, threads: int = 4, timeout: float = 60, validate_certs: bool = True,
-                 retries: int = 3, dest: str = "") -> None:
+                 hold_size: int = HOLD_SIZE, threads: int = 4, link: Optional[Link] = None, dest: str = "") -> None:
         if part_size < MIN_PART or hold_size < MIN_PART:
             raise OutputError(f"parts must be at least {MIN_PART} bytes (S3's minimum)", dest)
         if not urls or len(urls) > MAX_PARTS:
@@ -90,9 +90,7 @@ class MultipartStream:
         self.part_size = part_size
         self.hold_size = hold_size
         self.threads = max(1, min(threads, MEMORY_BUDGET // part_size - 1))
-        self.timeout = timeout
-        self.validate_certs = validate_certs
-        self.retries = retries
+        self.link = link or Link()
         self.dest = dest
         self.position = 0
         self.end = 0
@@ -232,7 +230,7 @@ class MultipartStream:
                 return
             data = part.data
             self.etags[part.number] = put_part(self.urls[part.number - 1], part.number, lambda: memoryview(data),
-                                               len(data), self.timeout, self.validate_certs, self.retries)
+                                               len(data), self.link)
         except BaseException as exc:  # pylint: disable=broad-except
             if self.failure is None:
                 self.failure = exc if isinstance(exc, OvatoolError) else OutputError(str(exc), self.dest)
@@ -257,19 +255,20 @@ class MultipartStream:
             f"<Part><PartNumber>{number}</PartNumber><ETag>{escape(self.etags[number])}</ETag></Part>"
             for number in sorted(self.etags)) + "</CompleteMultipartUpload>"
         payload = body.encode("utf-8")
-        request("POST", self.complete_url, lambda: payload, len(payload), "completing the upload", self.timeout,
-                self.validate_certs, self.retries)
+        request("POST", self.complete_url, lambda: payload, len(payload), "completing the upload", self.link)
         self.committed = True
         return {"size": self.end, "parts": len(self.parts)}
 
     def abort(self) -> Optional[str]:
         """Stop sending and abort the upload; returns why the abort failed, if it did."""
         self.stopping = True
+        self.link.window.cancel()  # parts waiting out an outage give up now
         if self.pool is not None:
             self.pool.shutdown(wait=True)
         try:
-            request("DELETE", self.abort_url, lambda: b"", 0, "aborting the upload", self.timeout,
-                    self.validate_certs, self.retries)
+            # a window of its own, at most a minute: the export's may be over already (that may be why it stops)
+            request("DELETE", self.abort_url, lambda: b"", 0, "aborting the upload",
+                    Link(self.link.timeout, self.link.validate_certs, RetryWindow(min(60.0, self.link.window.seconds))))
         except OvatoolError as exc:
             if "NoSuchUpload" not in str(exc):
                 return str(exc)

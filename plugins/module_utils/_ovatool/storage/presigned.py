@@ -6,7 +6,9 @@
 The controller holds the credentials and boto3: it starts the multipart upload, signs one URL per part and
 completes (or aborts) the upload. The host needs only the standard library and never sees a key: each part is a
 plain HTTP(S) PUT of ``size`` bytes read from ``offset``, streamed from the file (memory per part in flight is the
-HTTP client's block, not the part), retried on its own, several parts at once.
+HTTP client's block, not the part), retried on its own, several parts at once. Every request of one transfer
+retries within one ``RetryWindow`` (storage/retry): until the destination has not answered for
+``retry_seconds``.
 """
 from __future__ import annotations
 
@@ -15,13 +17,22 @@ import os
 import ssl
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Sequence, Tuple
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from urllib.parse import SplitResult, urlsplit
 
 from ..errors import OvatoolError
+from .retry import RetryWindow
 
 BLOCK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Link:
+    """How requests reach the destination: a socket timeout, TLS verification, and the retry window they share."""
+    timeout: float = 60
+    validate_certs: bool = True
+    window: RetryWindow = field(default_factory=RetryWindow)
 
 
 @dataclass(frozen=True)
@@ -63,46 +74,47 @@ def connect(url: SplitResult, timeout: float, validate_certs: bool) -> http.clie
     return http.client.HTTPConnection(url.hostname, url.port, timeout=timeout, blocksize=BLOCK)
 
 
-def request(method: str, signed_url: str, body: Callable[[], Any], size: int, what: str, timeout: float = 60,
-            validate_certs: bool = True, retries: int = 3) -> Tuple[int, Dict[str, str], str]:
+def request(method: str, signed_url: str, body: Callable[[], Any], size: int, what: str,
+            link: Link) -> Tuple[int, Dict[str, str], str]:
     """One request to a presigned URL, retried on network errors and 5xx/408/429 with a fresh ``body()``
-    (bytes, a memoryview or an object with ``read``) of ``size`` bytes. Returns (status, headers, text);
-    raises when every attempt failed or the answer is not a 2xx."""
+    (bytes, a memoryview or an object with ``read``) of ``size`` bytes while ``link.window`` allows. Returns
+    (status, headers, text); raises when the window is over or the answer refuses the request."""
     url = urlsplit(signed_url)
     path = url.path + (f"?{url.query}" if url.query else "")
     last = ""
-    for attempt in range(retries + 1):
-        connection = connect(url, timeout, validate_certs)
+    attempt = 0
+    while True:
+        connection = connect(url, link.timeout, link.validate_certs)
         try:
             connection.request(method, path, body=body(), headers={"Content-Length": str(size)})
             response = connection.getresponse()
             text = response.read(1 << 16).decode("utf-8", "replace")
             # S3 may answer 200 and put an <Error> in the body (CompleteMultipartUpload does)
             if 200 <= response.status < 300 and "<Error>" not in text:
+                link.window.answered()
                 return response.status, {k.lower(): v for k, v in response.getheaders()}, text
             last = f"{response.status} {response.reason}: {text.strip()[:300]}"
             if 200 <= response.status < 300 or (response.status < 500 and response.status not in (408, 429)):
-                break  # refused (expired or forged signature, no such upload): trying again cannot help
+                raise OvatoolError(f"{what} failed: {last}")  # refused (expired or forged signature, no such upload)
         except (OSError, http.client.HTTPException) as exc:
             last = str(exc)
         finally:
             connection.close()
-        if attempt < retries:
-            time.sleep(min(8.0, 0.5 * 2 ** attempt))
-    raise OvatoolError(f"{what} failed: {last}")
+        if not link.window.pause(attempt):
+            raise OvatoolError(f"{what} failed: {last}; the destination has not answered for "
+                               f"{link.window.silent_for():.0f} s (retry_seconds {link.window.seconds:.0f})")
+        attempt += 1
 
 
-def put_part(signed_url: str, number: int, body: Callable[[], Any], size: int, timeout: float = 60,
-             validate_certs: bool = True, retries: int = 3) -> str:
+def put_part(signed_url: str, number: int, body: Callable[[], Any], size: int, link: Link) -> str:
     """PUT one part; returns its ETag."""
-    headers = request("PUT", signed_url, body, size, f"uploading part {number}", timeout, validate_certs, retries)[1]
+    headers = request("PUT", signed_url, body, size, f"uploading part {number}", link)[1]
     if not headers.get("etag"):
         raise OvatoolError(f"uploading part {number} failed: the server answered without an ETag")
     return headers["etag"]
 
 
-def put_parts(src: str, parts: Sequence[Dict[str, Any]], threads: int = 4, retries: int = 3, timeout: float = 60,
-              validate_certs: bool = True) -> List[Dict[str, Any]]:
+def put_parts(src: str, parts: Sequence[Dict[str, Any]], threads: int = 4, link: Optional[Link] = None) -> List[Dict[str, Any]]:
     """PUT each part (``number``, ``offset``, ``size``, ``url``) of ``src``; returns ``[{number, etag}]``."""
     wanted = [Part(int(p["number"]), int(p["offset"]), int(p["size"]), str(p["url"])) for p in parts]
     try:
@@ -118,7 +130,7 @@ def put_parts(src: str, parts: Sequence[Dict[str, Any]], threads: int = 4, retri
         with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="ovatool-part") as pool:
             etags = list(pool.map(lambda part: put_part(part.url, part.number,
                                                         lambda: _Range(fd, part.offset, part.size), part.size,
-                                                        timeout, validate_certs, retries), wanted))
+                                                        link or Link()), wanted))
     finally:
         os.close(fd)
     return [{"number": part.number, "etag": etag} for part, etag in zip(wanted, etags)]
