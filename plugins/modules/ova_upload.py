@@ -199,6 +199,7 @@ def main():
     )
     params = dict(module.params)
     params.pop("via")  # the action plugin decided: this is the host's turn
+    params.pop("retry_seconds")  # used when the controller runs an s3:// upload (ova_upload_parts on the host)
     params["headers"] = params["headers"] or {}
     options = UploadOptions(check_mode=module.check_mode, **params)
 
