@@ -15,7 +15,6 @@ from __future__ import annotations
 import http.client
 import os
 import ssl
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
