@@ -39,6 +39,8 @@ def describe_progress(progress) -> str:
     text = f"{progress['percent']:.1f} % of {human_bytes(progress['total_bytes'])}, {progress.get('mbps', 0):.1f} MB/s"
     if progress.get("eta_seconds") is not None:
         text += f", about {progress['eta_seconds']} s left"
+    if progress.get("note"):
+        text += f"; {progress['note']}"
     return text
 
 

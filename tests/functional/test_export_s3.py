@@ -267,8 +267,9 @@ def test_an_outage_of_the_store_mid_export(s3_auth, tmp_path, bare_python, retry
     next run (the store back) aborts the upload left behind and exports."""
     vmx = vmfactory.noise_vm(str(tmp_path / "vm"), "Outage", mib=24)
     vmdk = os.path.join(str(tmp_path / "vm"), "outage.vmdk")
+    progress = tmp_path / "progress.json"
     task = export_task(s3_auth, vmx, "s3://releases/outage/", read_limit_mbps=2, retry_seconds=retry_seconds,
-                       refresh=True)
+                       refresh=True, progress_file=str(progress))
     argv, env = task_play(tmp_path, bare_python, task)
     log = tmp_path / "play.log"
     with open(log, "w") as handle:
@@ -281,7 +282,11 @@ def test_an_outage_of_the_store_mid_export(s3_auth, tmp_path, bare_python, retry
             time.sleep(0.2)
         s3_auth.pause()
         try:
-            time.sleep(outage)
+            look = min(outage, retry_seconds) / 2  # while the export still waits
+            time.sleep(look)
+            # what an operator watching the job sees (ova_export_wait prints the progress file's note)
+            seen = json.loads(progress.read_text())
+            time.sleep(outage - look)
         finally:
             s3_auth.start()
         code = play.wait(300)
@@ -289,6 +294,7 @@ def test_an_outage_of_the_store_mid_export(s3_auth, tmp_path, bare_python, retry
         play.kill()
         play.wait()
     text = log.read_text()
+    assert re.fullmatch(r"object store unreachable since \d+ s, retrying for up to \d+ s", seen.get("note", "")), seen
     if retry_seconds > outage:
         assert code == 0, text[-3000:]
     else:

@@ -84,3 +84,19 @@ def test_job_statuses_answer_as_soon_as_a_job_finishes(tmp_path):
     assert time.monotonic() - began < 10
     assert [s["finished"] for s in statuses] == [False, True] and statuses[1]["result"]["dest"] == "x"
     assert not (tmp_path / "1.2").exists() and (tmp_path / "1.1").exists()  # only a finished job's file is removed
+
+
+def test_a_note_says_why_the_export_waits(tmp_path):
+    """While an upload rides out an outage, the progress file keeps the last progress and adds a note, which
+    ova_export_wait prints after the percent; the next progress replaces it."""
+    from ansible_collections.ovatool.vmware.plugins.action.ova_export_wait import describe_progress
+
+    path = tmp_path / "p.json"
+    progress = ProgressFile(str(path), every=0)
+    progress({"disk": "d1", "done_bytes": 50, "total_bytes": 100})
+    progress.note("object store unreachable since 45 s, retrying for up to 900 s")
+    noted = json.loads(path.read_text())
+    assert noted["percent"] == 50.0 and noted["note"].startswith("object store unreachable since 45 s")
+    assert describe_progress(noted).endswith("; object store unreachable since 45 s, retrying for up to 900 s")
+    progress({"disk": "d1", "done_bytes": 60, "total_bytes": 100})
+    assert "note" not in json.loads(path.read_text())

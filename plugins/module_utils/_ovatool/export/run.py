@@ -235,9 +235,15 @@ def write_fingerprint(dest: str, stamp: str) -> None:
         pass  # without it, refresh exports again: safe
 
 
-def _open_upload(plan: ExportPlan, upload: Dict[str, Any], retry_seconds: float) -> MultipartStream:
+def _open_upload(plan: ExportPlan, upload: Dict[str, Any], options: ExportOptions) -> MultipartStream:
+    note = getattr(options.progress, "note", None)  # a progress file says why the export waits
+
+    def waiting(silent: float) -> None:
+        if note is not None:
+            note(f"object store unreachable since {silent:.0f} s, retrying for up to {options.retry_seconds:.0f} s")
+
     link = Link(float(upload.get("timeout") or 60), bool(upload.get("validate_certs", True)),
-                RetryWindow(retry_seconds))
+                RetryWindow(options.retry_seconds, on_wait=waiting))
     return MultipartStream(upload["urls"], upload["complete_url"], upload["abort_url"], int(upload["part_size"]),
                            threads=int(upload.get("threads") or 4), link=link, dest=plan.dest)
 
@@ -296,7 +302,7 @@ def export_vm(options: ExportOptions) -> Dict[str, Any]:
                                             options.progress, read_limit=read_limit)
                     folder.commit()
             else:
-                with (_open_upload(plan, upload, options.retry_seconds) if plan.remote else AtomicOutput(dest)) as out:
+                with (_open_upload(plan, upload, options) if plan.remote else AtomicOutput(dest)) as out:
                     written = write_package(OvaWriter(out.stream, mtime, plan.algorithm, options.profile), plan,
                                             disks, signer, options.progress, options.profile, read_limit)
                     sent = out.commit()

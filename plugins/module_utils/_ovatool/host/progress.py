@@ -26,7 +26,9 @@ class ProgressFile:
         self.every = every
         self.began = time.monotonic()
         self.last = self.began
-        self._write({"percent": 0.0, "done_bytes": 0, "total_bytes": 0, "mbps": 0.0, "finished": False})
+        self.current: Dict[str, Any] = {"percent": 0.0, "done_bytes": 0, "total_bytes": 0, "mbps": 0.0,
+                                        "finished": False}
+        self._write(self.current)
 
     def _write(self, data: Dict[str, Any]) -> None:
         try:
@@ -42,10 +44,17 @@ class ProgressFile:
         elapsed = max(now - self.began, 1e-6)
         rate = event["done_bytes"] / MB / elapsed
         total = event["total_bytes"]
-        self._write({"disk": event["disk"], "percent": round(100.0 * event["done_bytes"] / total, 1) if total else 100.0,
-                     "done_bytes": event["done_bytes"], "total_bytes": total, "mbps": round(rate, 1),
-                     "eta_seconds": round((total - event["done_bytes"]) / MB / rate) if rate > 0 else None,
-                     "finished": False})
+        self.current = {"disk": event["disk"],
+                        "percent": round(100.0 * event["done_bytes"] / total, 1) if total else 100.0,
+                        "done_bytes": event["done_bytes"], "total_bytes": total, "mbps": round(rate, 1),
+                        "eta_seconds": round((total - event["done_bytes"]) / MB / rate) if rate > 0 else None,
+                        "finished": False}
+        self._write(self.current)
+
+    def note(self, text: str) -> None:
+        """Say why the export is not moving (``"object store unreachable since 45 s, retrying"``) beside the last
+        progress; the next progress replaces it."""
+        self._write(dict(self.current, note=text))
 
     def finish(self, ok: bool) -> None:
         self._write({"percent": 100.0 if ok else None, "finished": True, "ok": ok,
