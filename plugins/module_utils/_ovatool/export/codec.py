@@ -9,7 +9,7 @@ can be imported: both release the GIL and are several times faster than
 zlib at a similar ratio. All three write streams every reader accepts.
 
 Grains that do not compress (already-compressed files, encrypted data) are common in real guests, and every
-codec spends more time on them than on data that does: ``compress`` recognises them cheaply and writes them as a
+codec spends more time on them than on data that does: ``encode`` recognises them cheaply and writes them as a
 zlib stream of stored deflate blocks (RFC 1951, 3.2.4), which costs a copy and an Adler-32. The test is in two
 steps: the first 4 KiB (an ext4 block) of random-looking data hold few zero and few space bytes, a count that
 rules out nearly all text and code in microseconds; only then are five 4 KiB probes spread over the grain
