@@ -83,7 +83,8 @@ class ActionModule(HostModuleAction):
         options = UploadOptions(
             src=src, dest=str(args.get("dest") or ""), force=bool(args.get("force")), check_mode=self._task.check_mode,
             private_key=args.get("private_key"), password=args.get("password"), known_hosts=args.get("known_hosts"),
-            host_key_checking=bool(args.get("host_key_checking", True)), timeout=float(args.get("timeout") or 60))
+            host_key_checking=bool(args.get("host_key_checking", True)), timeout=float(args.get("timeout") or 60),
+            retry_seconds=float(args.get("retry_seconds", 900)))
         try:
             return dict(result, **relay_sftp(options, int(facts["size"]), facts["sha256"], fetch))
         except OvatoolError as exc:

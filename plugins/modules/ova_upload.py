@@ -99,9 +99,13 @@ options:
     default: 60
   retry_seconds:
     description:
-      - For an C(s3://) upload from the controller (O(via=controller)), the host sends a part that fails on a
-        network error or a 5xx/408/429 answer again, with exponential backoff and jitter, until the store has not
-        answered for this many seconds; an outage shorter than that does not fail the upload.
+      - An upload cut by the network, or answered with a 5xx/408/429, is tried again with exponential backoff and
+        jitter until the destination has not answered for this many seconds; an outage shorter than that does
+        not fail the upload.
+      - C(sftp://) opens a new session and goes on from what the server already has; C(http(s)://) sends the
+        PUT again; C(s3://) from the controller (O(via=controller)) sends the part again. C(s3://) uploads with
+        boto3 on the host (O(via=host)) use boto3's own retries.
+      - What the destination refuses (no space, no permission, a rejected key or signature) fails at once.
     type: float
     default: 900
     version_added: 1.1.0
@@ -199,7 +203,6 @@ def main():
     )
     params = dict(module.params)
     params.pop("via")  # the action plugin decided: this is the host's turn
-    params.pop("retry_seconds")  # used when the controller runs an s3:// upload (ova_upload_parts on the host)
     params["headers"] = params["headers"] or {}
     options = UploadOptions(check_mode=module.check_mode, **params)
 

@@ -17,7 +17,7 @@ import socket
 import subprocess
 import threading
 import time
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 
 def free_port(also_plus: int = 0) -> int:
@@ -293,6 +293,7 @@ def holders(path: str) -> list:
 class _PutHandler(http.server.BaseHTTPRequestHandler):
     store: Dict[str, str] = {}
     folder = ""
+    refuse: List[int] = []
 
     def log_message(self, *args) -> None:  # keep test output clean
         pass
@@ -313,6 +314,12 @@ class _PutHandler(http.server.BaseHTTPRequestHandler):
 
     def do_PUT(self) -> None:  # noqa: N802
         length = int(self.headers.get("Content-Length", "0"))
+        if self.refuse:  # answers to give first (e.g. 503 while a proxy restarts), each once
+            status = self.refuse.pop(0)
+            self.rfile.read(length)
+            self.send_response(status)
+            self.end_headers()
+            return
         claimed = self.headers.get("X-Checksum-Sha256", "")
         digest = hashlib.sha256()
         temp = self._path() + ".incoming"
@@ -345,14 +352,23 @@ class PutServer:
 
     def __init__(self, folder: str) -> None:
         os.makedirs(folder, exist_ok=True)
-        handler = type("Handler", (_PutHandler,), {"folder": folder, "store": {}, "puts": 0})
+        handler = type("Handler", (_PutHandler,), {"folder": folder, "store": {}, "puts": 0, "refuse": []})
         self.handler = handler
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.port = 0
+        self.start()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.folder = folder
+
+    def start(self) -> None:
+        """Listen (again, on the same port after ``pause``)."""
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), self.handler)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.folder = folder
+
+    def pause(self) -> None:
+        """Go away: connections are refused until ``start``."""
+        self.close()
 
     def close(self) -> None:
         self.server.shutdown()

@@ -11,6 +11,7 @@ from urllib.parse import quote, urlsplit
 
 from ..errors import OvatoolError
 from ..fileio import file_digest
+from .retry import RETRY_SECONDS
 
 MB = 1000 * 1000
 CHUNK = 8 * 1024 * 1024
@@ -50,6 +51,8 @@ class UploadOptions:
     url_password: Optional[str] = None
     headers: Dict[str, str] = field(default_factory=dict)
     timeout: float = 60.0
+    # SFTP and HTTP: a transfer cut by the network is tried again until the destination has been silent this long
+    retry_seconds: float = RETRY_SECONDS
 
 
 def file_sha256(path: str) -> str:

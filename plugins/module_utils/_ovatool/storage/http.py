@@ -1,7 +1,10 @@
 # Copyright (c) ovatool.vmware contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""http:// and https:// destinations: one streaming PUT with X-Checksum-Sha256 (Artifactory, Nexus)."""
+"""http:// and https:// destinations: one streaming PUT with X-Checksum-Sha256 (Artifactory, Nexus).
+
+A PUT cut by the network, or answered 5xx/408/429, is sent again whole (a PUT replaces the resource) within the
+retry window (storage/retry): until the server has been silent for ``retry_seconds``."""
 from __future__ import annotations
 
 import base64
@@ -12,6 +15,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 from ..errors import OvatoolError
 from .common import UploadOptions, redact
+from .retry import RetryWindow, Transient, retrying, transient_status
 
 
 class HttpDestination:
@@ -29,6 +33,7 @@ class HttpDestination:
         if user is not None:
             token = base64.b64encode(f"{user}:{password or ''}".encode()).decode()
             self.headers["Authorization"] = f"Basic {token}"
+        self.window = RetryWindow(options.retry_seconds)
 
     def __enter__(self) -> "HttpDestination":
         return self
@@ -48,16 +53,22 @@ class HttpDestination:
         return http.client.HTTPConnection(host, port, timeout=self.options.timeout, blocksize=1 << 20)
 
     def _head(self) -> Optional[http.client.HTTPResponse]:
-        connection = self._connection()
-        try:
-            connection.request("HEAD", self.path, headers=self.headers)
-            response = connection.getresponse()
-            response.read()
-            return response if response.status == 200 else None
-        except (OSError, http.client.HTTPException) as exc:
-            raise OvatoolError(f"HEAD failed: {exc}", self.url) from None
-        finally:
-            connection.close()
+        def attempt() -> http.client.HTTPResponse:
+            connection = self._connection()
+            try:
+                connection.request("HEAD", self.path, headers=self.headers)
+                response = connection.getresponse()
+                response.read()
+            except (OSError, http.client.HTTPException) as exc:
+                raise Transient(str(exc)) from None
+            finally:
+                connection.close()
+            if transient_status(response.status):
+                raise Transient(f"{response.status} {response.reason}")
+            return response
+
+        response = retrying(self.window, "HEAD", attempt, self.url)
+        return response if response.status == 200 else None
 
     def existing(self, size: int, sha256: str) -> bool:
         head = self._head()
@@ -67,18 +78,29 @@ class HttpDestination:
     def put(self, src: str, size: int, sha256: str) -> None:
         headers = dict(self.headers, **{"Content-Length": str(size), "X-Checksum-Sha256": sha256,
                                         "Content-Type": "application/octet-stream"})
-        connection = self._connection()
-        try:
-            with open(src, "rb") as body:
-                connection.request("PUT", self.path, body=body, headers=headers)  # streamed in blocks
-            response = connection.getresponse()
-            text = response.read(2048).decode("utf-8", "replace")
-        except (OSError, http.client.HTTPException) as exc:
-            raise OvatoolError(f"PUT failed: {exc}", self.url) from None
-        finally:
-            connection.close()
-        if response.status not in (200, 201, 204):
-            raise OvatoolError(f"PUT answered {response.status} {response.reason}: {text.strip()[:200]}", self.url)
+
+        def attempt() -> None:
+            connection = self._connection()
+            try:
+                with open(src, "rb") as body:
+                    connection.request("PUT", self.path, body=body, headers=headers)  # streamed in blocks
+                response = connection.getresponse()
+                text = response.read(2048).decode("utf-8", "replace")
+            except OSError as exc:
+                if exc.filename == src:  # the source itself, not the network
+                    raise OvatoolError(f"cannot read the file: {exc.strerror}", src) from None
+                raise Transient(str(exc)) from None
+            except http.client.HTTPException as exc:
+                raise Transient(str(exc)) from None
+            finally:
+                connection.close()
+            if response.status not in (200, 201, 204):
+                answer = f"{response.status} {response.reason}: {text.strip()[:200]}"
+                if transient_status(response.status):
+                    raise Transient(answer)
+                raise OvatoolError(f"PUT answered {answer}", self.url)
+
+        retrying(self.window, "PUT", attempt, self.url)
 
     def check(self, size: int, sha256: str) -> None:
         head = self._head()

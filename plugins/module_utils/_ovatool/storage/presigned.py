@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from urllib.parse import SplitResult, urlsplit
 
 from ..errors import OvatoolError
-from .retry import RetryWindow
+from .retry import RetryWindow, Transient, retrying, transient_status
 
 BLOCK = 1 << 20
 
@@ -80,29 +80,26 @@ def request(method: str, signed_url: str, body: Callable[[], Any], size: int, wh
     (status, headers, text); raises when the window is over or the answer refuses the request."""
     url = urlsplit(signed_url)
     path = url.path + (f"?{url.query}" if url.query else "")
-    last = ""
-    attempt = 0
-    while True:
+
+    def attempt() -> Tuple[int, Dict[str, str], str]:
         connection = connect(url, link.timeout, link.validate_certs)
         try:
             connection.request(method, path, body=body(), headers={"Content-Length": str(size)})
             response = connection.getresponse()
             text = response.read(1 << 16).decode("utf-8", "replace")
-            # S3 may answer 200 and put an <Error> in the body (CompleteMultipartUpload does)
-            if 200 <= response.status < 300 and "<Error>" not in text:
-                link.window.answered()
-                return response.status, {k.lower(): v for k, v in response.getheaders()}, text
-            last = f"{response.status} {response.reason}: {text.strip()[:300]}"
-            if 200 <= response.status < 300 or (response.status < 500 and response.status not in (408, 429)):
-                raise OvatoolError(f"{what} failed: {last}")  # refused (expired or forged signature, no such upload)
         except (OSError, http.client.HTTPException) as exc:
-            last = str(exc)
+            raise Transient(str(exc)) from None
         finally:
             connection.close()
-        if not link.window.pause(attempt):
-            raise OvatoolError(f"{what} failed: {last}; the destination has not answered for "
-                               f"{link.window.silent_for():.0f} s (retry_seconds {link.window.seconds:.0f})")
-        attempt += 1
+        # S3 may answer 200 and put an <Error> in the body (CompleteMultipartUpload does)
+        if 200 <= response.status < 300 and "<Error>" not in text:
+            return response.status, {k.lower(): v for k, v in response.getheaders()}, text
+        last = f"{response.status} {response.reason}: {text.strip()[:300]}"
+        if 200 <= response.status < 300 or not transient_status(response.status):
+            raise OvatoolError(f"{what} failed: {last}")  # refused (expired or forged signature, no such upload)
+        raise Transient(last)
+
+    return retrying(link.window, what, attempt)
 
 
 def put_part(signed_url: str, number: int, body: Callable[[], Any], size: int, link: Link) -> str:

@@ -24,7 +24,8 @@ CHUNK = 8 * 1024 * 1024
 
 
 class ChunkedReader(io.RawIOBase):
-    """``size`` bytes read in order through ``fetch(offset, length)``, one chunk in memory at a time; hashed."""
+    """``size`` bytes read in order through ``fetch(offset, length)``, one chunk in memory at a time; hashed once
+    each (``seek`` back, for a transfer that goes on after a cut, reads again without hashing twice)."""
 
     def __init__(self, fetch: Callable[[int, int], bytes], size: int, chunk: int = CHUNK) -> None:
         super().__init__()
@@ -35,9 +36,19 @@ class ChunkedReader(io.RawIOBase):
         self.buffer = b""
         self.at = 0  # in ``buffer``
         self.sha256 = hashlib.sha256()
+        self.hashed = 0  # bytes of the file in ``sha256``
 
     def readable(self) -> bool:
         return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if whence != 0 or not 0 <= offset <= self.hashed:
+            raise OvatoolError(f"the relay cannot go to {offset} (it has read {self.hashed} bytes)")
+        self.offset, self.buffer, self.at = offset, b"", 0
+        return offset
 
     def read(self, size: int = -1) -> bytes:
         if self.at >= len(self.buffer):
@@ -50,7 +61,9 @@ class ChunkedReader(io.RawIOBase):
             self.buffer = self.fetch(self.offset, length)
             if len(self.buffer) != length:
                 raise OvatoolError(f"the host sent {len(self.buffer)} bytes at {self.offset}, not {length}")
-            self.sha256.update(self.buffer)
+            if self.offset + length > self.hashed:
+                self.sha256.update(memoryview(self.buffer)[self.hashed - self.offset:])
+                self.hashed = self.offset + length
         count = len(self.buffer) - self.at if size is None or size < 0 else min(size, len(self.buffer) - self.at)
         data = self.buffer[self.at:self.at + count]
         self.at += count
@@ -76,7 +89,7 @@ def relay_sftp(options: UploadOptions, size: int, sha256: str, fetch: Callable[[
             if reader.sha256.hexdigest() != sha256:
                 raise OvatoolError("the file changed on the host while it was relayed", options.src)
 
-        target.put_stream(reader, size, same_file)
+        target.put_stream(reader, size, sha256, same_file)
         target.check(size, sha256)
     seconds = time.monotonic() - began
     return dict(result, changed=True, seconds=round(seconds, 3), mbps=round(size / MB / seconds, 1) if seconds else 0.0)

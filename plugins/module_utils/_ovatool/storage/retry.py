@@ -13,9 +13,12 @@ from __future__ import annotations
 import random
 import threading
 import time
-from typing import Callable, Optional
+from typing import Callable, Optional, TypeVar
+
+from ..errors import OvatoolError
 
 RETRY_SECONDS = 900.0
+T = TypeVar("T")
 
 
 class RetryWindow:
@@ -53,3 +56,35 @@ class RetryWindow:
         if self.on_wait is not None:
             self.on_wait(silent)
         return not self.cancelled.wait(min(delay, self.seconds - silent))
+
+
+class Transient(Exception):
+    """An attempt that may pass later: a network error, or a 5xx/408/429 answer. Its text is the reason."""
+
+
+RETRY_STATUS = (408, 429)
+
+
+def transient_status(status: int) -> bool:
+    """An HTTP answer worth trying again: a server error, a request timeout, too many requests."""
+    return status >= 500 or status in RETRY_STATUS
+
+
+def retrying(window: RetryWindow, what: str, attempt: Callable[[], T], path: Optional[str] = None) -> T:
+    """``attempt()`` until it returns, trying again after each ``Transient`` while ``window`` allows; a return
+    restarts the window. Anything else ``attempt`` raises ends at once (a refusal is not an outage). Past the
+    window: an OvatoolError about ``path`` naming ``what``, the last reason and how long the destination has been
+    silent."""
+    tries = 0
+    while True:
+        try:
+            value = attempt()
+        except Transient as exc:
+            if not window.pause(tries):
+                raise OvatoolError(f"{what} failed: {exc}; the destination has not answered for "
+                                   f"{window.silent_for():.0f} s (retry_seconds {window.seconds:.0f})",
+                                   path) from None
+            tries += 1
+            continue
+        window.answered()
+        return value
