@@ -15,6 +15,8 @@ from ansible.errors import AnsibleConnectionFailure
 from ansible.utils.display import Display
 
 from ansible_collections.ovatool.vmware.plugins.module_utils.export_wait import controller_spec
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.errors import OvatoolError
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage.s3control import Renewer
 from ansible_collections.ovatool.vmware.plugins.plugin_utils.action import HostModuleAction
 
 display = Display()
@@ -63,7 +65,10 @@ def normalize(jobs, progress_dir):
         name = name if isinstance(name, str) else str(name)
         progress = element.get("progress_file")
         if not progress and progress_dir:
-            progress = os.path.join(progress_dir, f".{os.path.basename(name)}.progress.json")
+            # named after the loop's item when there is one, as the export role names it (an export into s3://
+            # also returns the VM's name, which is not the file's)
+            named = element.get("item") if isinstance(element.get("item"), str) else name
+            progress = os.path.join(progress_dir, f".{os.path.basename(named)}.progress.json")
         out.append((str(jid) if jid else None, name, progress, element))
     return out
 
@@ -125,13 +130,16 @@ class ActionModule(HostModuleAction):
         reach = Reconnecting(self, host, poll, args["reconnect_timeout"], pending)
         async_dir = args["async_dir"] or reach(lambda: self._remote_expand_user(
             self.get_shell_option("async_dir", default="~/.ansible_async")))
+        renewer = Renewer(args["s3"])
+        renewals = []  # fresh upload URLs for the next call to hand to the host
         while pending:
             began_round = time.monotonic()
             answer = reach(lambda: self._execute_module(
                 module_name=MODULE, task_vars=task_vars,
                 module_args={"jobs": [{"jid": jid, "progress_file": progress}
                                       for jid, (index, name, progress) in pending.items()],
-                             "async_dir": async_dir, "cleanup": args["cleanup"], "hold": poll}))
+                             "async_dir": async_dir, "cleanup": args["cleanup"], "hold": poll, "renew": renewals}))
+            renewals = []
             if answer.get("failed"):
                 result.update(failed=True, msg=f"cannot read the export jobs on the host: {answer.get('msg')}")
                 return result
@@ -147,9 +155,11 @@ class ActionModule(HostModuleAction):
                     results[index] = job
                     del pending[jid]
                     self._show_end(host, name, job)
-                elif jid not in shown or now - shown[jid] >= args["progress_interval"]:
-                    shown[jid] = now
-                    display.display(f"{host} | {name}: {describe_progress(status.get('progress'))}")
+                else:
+                    renewals.extend(self._renew(renewer, host, jid, name, pending[jid][2], status.get("progress")))
+                    if jid not in shown or now - shown[jid] >= args["progress_interval"]:
+                        shown[jid] = now
+                        display.display(f"{host} | {name}: {describe_progress(status.get('progress'))}")
             if pending and now >= deadline:
                 for jid, (index, name, progress) in pending.items():
                     message = f"still running after {args['timeout']} s (async job {jid}); it goes on on the host"
@@ -171,6 +181,25 @@ class ActionModule(HostModuleAction):
             super().cleanup(force)
         except AnsibleConnectionFailure:
             display.vvv("could not remove the temporary folder on the host: it is unreachable")
+
+    @staticmethod
+    def _renew(renewer, host, jid, name, progress_file, progress):
+        """[renewal] when the job's upload URLs are past half their life, else []; a failure is said, and tried
+        again next round (the host waits for fresh URLs up to its retry_seconds once the old ones expire)."""
+        upload = (progress or {}).get("upload")
+        if not progress_file or not renewer.due(jid, upload, time.time()):
+            return []
+        try:
+            urls = renewer.renew(jid, upload)
+        except (OvatoolError, KeyError, TypeError, ValueError) as exc:
+            display.warning(f"{host} | {name}: cannot renew the upload's URLs: {exc}")
+            return []
+        except Exception as exc:  # pylint: disable=broad-except  # boto3's errors: no credentials, no endpoint
+            display.warning(f"{host} | {name}: cannot renew the upload's URLs: {type(exc).__name__}: {exc}")
+            return []
+        display.display(f"{host} | {name}: renewed the upload's URLs ({len(urls['parts'])} parts) for "
+                        f"{urls['expires'] - time.time():.0f} s")
+        return [{"progress_file": progress_file, "urls": urls}]
 
     @staticmethod
     def _show_end(host, name, job):

@@ -123,11 +123,13 @@ class ActionModule(HostModuleAction):
                 return dict(result, changed=True, msg="would upload")
             part_size = max(MIN_PART, int(args.get("part_size_mb") or 64) * 1024 * 1024,
                             math.ceil(size / MAX_PARTS))
+            seconds = s3util.lifetime(client, args.get("presign_seconds"))
             upload_id = s3util.start(client, bucket, key, {"sha256": sha256})
+            ids = {"Bucket": bucket, "Key": key, "UploadId": upload_id}
             parts = []
             for number, offset in enumerate(range(0, max(size, 1), part_size), 1):
                 parts.append({"number": number, "offset": offset, "size": min(part_size, size - offset),
-                              "url": s3util.part_url(client, bucket, key, upload_id, number)})
+                              "url": s3util.part_url(client, ids, number, seconds)})
             sent = self._host({"src": src, "parts": parts, "threads": int(args.get("threads") or 8),
                                "timeout": float(args.get("timeout") or 60), "validate_certs": validate,
                                "retry_seconds": float(args.get("retry_seconds", 900))}, task_vars)
@@ -140,7 +142,7 @@ class ActionModule(HostModuleAction):
             head = s3util.head(client, bucket, key)
             if not head or head["ContentLength"] != size or head.get("Metadata", {}).get("sha256") != sha256:
                 return dict(result, failed=True, msg="after the upload, the object's size or SHA256 metadata differs")
-        except (BotoCoreError, ClientError, RuntimeError, KeyError) as exc:
+        except (BotoCoreError, ClientError, RuntimeError, KeyError, OvatoolError) as exc:
             return dict(result, failed=True, msg=f"S3 upload failed: {exc}")
         finally:
             if upload_id is not None:  # nothing half-done stays behind

@@ -21,7 +21,8 @@ class ActionModule(HostModuleAction):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp
-        args = {k: v for k, v in self._task.args.items() if k not in s3control.CONNECTION_OPTIONS + ("url",)}
+        args = {k: v for k, v in self._task.args.items()
+                if k not in s3control.CONNECTION_OPTIONS + ("url", "presign_seconds")}
         path = str(args.get("path") or "")
         if path.lower().startswith("s3://"):
             if s3control.boto3_or_none() is None:
@@ -30,7 +31,8 @@ class ActionModule(HostModuleAction):
             from botocore.exceptions import BotoCoreError, ClientError  # pylint: disable=import-outside-toplevel
 
             try:
-                args["url"] = s3control.presigned_get(s3control.client(self._task.args), path)
+                args["url"] = s3control.presigned_get(s3control.client(self._task.args), path,
+                                                      self._task.args.get("presign_seconds"))
             except (BotoCoreError, ClientError, RuntimeError, OvatoolError) as exc:
                 return dict(result, failed=True, msg=f"{path}: {exc}" if path not in str(exc) else str(exc))
         result.update(self.host_module("ova_verify", args, task_vars))

@@ -27,3 +27,19 @@ options:
     description: S3 region.
     type: str
 """
+
+    # Where the controller signs URLs a host uses (ova_export and ova_upload to s3://).
+    PRESIGN = r"""
+options:
+  presign_seconds:
+    description:
+      - How long the presigned URLs the host gets live, in seconds; at most 7 days (SigV4's limit), and no longer
+        than the controller's credentials when they are temporary (an instance role, STS, IRSA: boto3 knows when
+        they end).
+      - An asynchronous export that outlives them gets fresh ones from ova_export_wait (give it the same
+        credentials in its O(ovatool.vmware.ova_export_wait#module:s3) option); a synchronous one that cannot end
+        in time at its O(ovatool.vmware.ova_export#module:read_limit_mbps) fails before a disk is read.
+    type: int
+    default: 86400
+    version_added: 1.1.0
+"""

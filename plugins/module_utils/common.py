@@ -37,6 +37,11 @@ def s3_connection_spec() -> dict:
     )
 
 
+def presign_spec() -> dict:
+    """The argument spec of doc fragment ovatool.vmware.s3.presign."""
+    return dict(presign_seconds=dict(type="int", default=86400))
+
+
 def signing_spec() -> dict:
     """The options that sign a package's manifest (ova_export, ova_edit); use with SIGNING_TOGETHER."""
     return dict(

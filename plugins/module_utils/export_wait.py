@@ -17,6 +17,8 @@ ARGUMENT_SPEC = dict(
     cleanup=dict(type="bool", default=True),
     async_dir=dict(type="path"),
     hold=dict(type="float", default=0),
+    s3=dict(type="dict", no_log=True),
+    renew=dict(type="list", elements="dict", no_log=True, default=[]),
 )
 
 

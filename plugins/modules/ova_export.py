@@ -232,6 +232,25 @@ options:
         description: Verify TLS certificates.
         type: bool
         default: true
+      bucket:
+        description: The upload's bucket (for renewing its URLs).
+        type: str
+      key:
+        description: The upload's object key (for renewing its URLs).
+        type: str
+      upload_id:
+        description: The multipart upload's id (for renewing its URLs).
+        type: str
+      expires:
+        description: When the URLs end, in seconds since the epoch.
+        type: float
+      lifetime:
+        description: How long the URLs were signed for, in seconds.
+        type: int
+      renewable:
+        description: ova_export_wait renews the URLs (an asynchronous export); they come in a file beside O(progress_file).
+        type: bool
+        default: false
   private_key:
     description: PEM RSA private key that signs the manifest; writes a C(.cert) member. Needs O(certificate).
     type: path
@@ -243,6 +262,7 @@ options:
     type: path
 extends_documentation_fragment:
   - ovatool.vmware.s3
+  - ovatool.vmware.s3.presign
 attributes:
   check_mode:
     support: full
@@ -418,7 +438,7 @@ msg:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ovatool.vmware.plugins.module_utils.common import (
-    SIGNING_TOGETHER, run_engine, s3_connection_spec, signing_spec)
+    SIGNING_TOGETHER, presign_spec, run_engine, s3_connection_spec, signing_spec)
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.run import ExportOptions, export_vm
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.host import accel
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.host.progress import ProgressFile
@@ -467,8 +487,15 @@ def main():
                 threads=dict(type="int"),
                 timeout=dict(type="float", default=60),
                 validate_certs=dict(type="bool", default=True),
+                bucket=dict(type="str"),
+                key=dict(type="str", no_log=False),
+                upload_id=dict(type="str"),
+                expires=dict(type="float"),
+                lifetime=dict(type="int"),
+                renewable=dict(type="bool", default=False),
             )),
             **s3_connection_spec(),
+            **presign_spec(),
         ),
         required_together=SIGNING_TOGETHER,
         supports_check_mode=True,

@@ -72,6 +72,24 @@ options:
     description: Remove a job's async result file and progress file once its result has been read.
     type: bool
     default: true
+  s3:
+    description:
+      - For exports into C(s3://) whose presigned URLs would end before they do (temporary credentials, or
+        O(ovatool.vmware.ova_export#module:presign_seconds)), the store and the credentials as the exports got
+        them - C(endpoint_url), C(access_key), C(secret_key), C(session_token), C(region), C(validate_certs).
+        Empty means boto3's usual chain on the controller.
+      - When half of the URLs' lifetime has passed, the controller signs the parts not yet uploaded, and
+        completing and aborting the upload, again and hands them to the host in a file beside the progress file
+        that only the export's user can read. The credentials stay on the controller.
+    type: dict
+    version_added: 1.1.0
+  renew:
+    description:
+      - Used between the action plugin and the host; do not set it. Renewed URLs to write beside progress files.
+    type: list
+    elements: dict
+    default: []
+    version_added: 1.1.0
 attributes:
   action:
     support: full
@@ -140,6 +158,7 @@ jobs:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.host.progress import job_statuses
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage.urlbook import renewal_path, write_renewal
 from ansible_collections.ovatool.vmware.plugins.module_utils.export_wait import ARGUMENT_SPEC
 
 
@@ -148,6 +167,11 @@ def main():
     params = module.params
     if not params["async_dir"]:
         module.fail_json(msg="ova_export_wait runs through its action plugin, which tells it the async job folder")
+    for renewal in params["renew"]:
+        try:
+            write_renewal(renewal_path(renewal["progress_file"]), renewal["urls"])
+        except (OSError, KeyError, TypeError) as exc:
+            module.warn(f"could not hand renewed upload URLs to the export of {renewal.get('progress_file')}: {exc}")
     jobs = job_statuses(params["async_dir"], params["jobs"], params["cleanup"], params["hold"])
     module.exit_json(changed=False, jobs=jobs)
 

@@ -111,6 +111,7 @@ options:
     version_added: 1.1.0
 extends_documentation_fragment:
   - ovatool.vmware.s3
+  - ovatool.vmware.s3.presign
 attributes:
   check_mode:
     support: full
@@ -173,7 +174,7 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.ovatool.vmware.plugins.module_utils.common import run_engine, s3_connection_spec
+from ansible_collections.ovatool.vmware.plugins.module_utils.common import presign_spec, run_engine, s3_connection_spec
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage.upload import (
     MissingLibrary, UploadOptions, upload)
 
@@ -187,6 +188,7 @@ def main():
             via=dict(type="str", default="auto", choices=["auto", "host", "controller"]),
             validate_certs=dict(type="bool", default=True),
             **s3_connection_spec(),
+            **presign_spec(),
             part_size_mb=dict(type="int", default=64),
             threads=dict(type="int", default=8),
             private_key=dict(type="path"),
@@ -203,6 +205,7 @@ def main():
     )
     params = dict(module.params)
     params.pop("via")  # the action plugin decided: this is the host's turn
+    params.pop("presign_seconds")  # read by the action plugin, which signs the URLs of an s3:// upload
     params["headers"] = params["headers"] or {}
     options = UploadOptions(check_mode=module.check_mode, **params)
 

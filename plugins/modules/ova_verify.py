@@ -55,6 +55,7 @@ options:
 extends_documentation_fragment:
   - ovatool.vmware.attributes.read_only
   - ovatool.vmware.s3
+  - ovatool.vmware.s3.presign
 """
 
 EXAMPLES = r"""
@@ -122,7 +123,7 @@ signature:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ovatool.vmware.plugins.module_utils.common import run_engine, s3_connection_spec
+from ansible_collections.ovatool.vmware.plugins.module_utils.common import presign_spec, run_engine, s3_connection_spec
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.errors import OvatoolError
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.verify import verify
 
@@ -137,6 +138,7 @@ def main():
             validate_certs=dict(type="bool", default=True),
             url=dict(type="str", no_log=True),
             **s3_connection_spec(),
+            **presign_spec(),
         ),
         supports_check_mode=True,
     )

@@ -188,7 +188,8 @@ def cmd_export(args: argparse.Namespace) -> int:
             result = s3control.export_to_s3(
                 {"force": args.force, "refresh": args.refresh, "endpoint_url": args.endpoint_url,
                  "region": args.region, "part_size_mb": args.part_size_mb, "upload_threads": args.upload_threads,
-                 "validate_certs": not args.insecure},
+                 "validate_certs": not args.insecure, "presign_seconds": args.presign_seconds,
+                 "read_limit_mbps": args.read_limit_mbps},
                 lambda upload: export_vm(replace(options, upload=upload)), check_mode=args.check)
             if result.get("failed"):
                 raise OvatoolError(result["msg"])
@@ -295,6 +296,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--region", help="S3 region (s3:// output)")
     export.add_argument("--part-size-mb", type=int, default=32, help="S3 part size in MiB (s3:// output; default 32)")
     export.add_argument("--upload-threads", type=int, default=4, help="S3 parts on the wire at once (default 4)")
+    export.add_argument("--presign-seconds", type=int, default=86400,
+                        help="life of the upload's presigned URLs (s3:// output; default 86400, less when the "
+                             "credentials end sooner); an export that cannot end before them at --read-limit-mbps "
+                             "fails before reading")
     export.add_argument("--insecure", action="store_true", help="do not verify the S3 endpoint's TLS certificate")
     export.add_argument("--name", help="name of the virtual system in the OVA (default: the VM's name)")
     export.add_argument("--threads", type=int, default=0, help="compression threads, 0 = all cores (default)")

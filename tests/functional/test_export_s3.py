@@ -304,3 +304,52 @@ def test_an_outage_of_the_store_mid_export(s3_auth, tmp_path, bare_python, retry
     got = s3_auth.client().get_object(Bucket="releases", Key="outage/Outage.ova")["Body"].read()
     assert got == local_export(vmx, str(tmp_path / "local"), codec="zlib")
     assert uploads(s3_auth) == []
+
+
+def test_an_async_export_outlives_its_60_s_urls(s3_auth, tmp_path, bare_python):
+    """``presign_seconds: 60`` and a read limit that makes the export last about three minutes: ova_export_wait
+    renews the URLs (the parts not sent yet, complete and abort) and the export completes, byte for byte the local
+    export. The URLs the host started with are refused by the store afterwards: without the renewal, it could not
+    have finished."""
+    vmx = vmfactory.noise_vm(str(tmp_path / "vms" / "long"), "Long", mib=24)
+    extra = {"ovatool_vms": [vmx], "ovatool_output_dir": "s3://releases/long/",
+             "ovatool_state_dir": str(tmp_path / "state"), "ovatool_manage_power": False,
+             "ovatool_progress_seconds": 30, "ovatool_poll_seconds": 1, "ovatool_accelerator": False,
+             "ovatool_read_limit_mbps": 0.14,
+             "ovatool_output_options": dict(CREDENTIALS, endpoint_url=s3_auth.endpoint, part_size_mb=5,
+                                            presign_seconds=60)}
+    began = time.monotonic()
+    done = export_all(tmp_path, bare_python, extra, timeout=900)
+    took = time.monotonic() - began
+    assert done.returncode == 0, done.stdout[-5000:]
+    renewals = re.findall(r"Long: renewed the upload's URLs \((\d+) parts\) for (\d+) s", done.stdout)
+    assert len(renewals) >= 3 and all(55 <= int(seconds) <= 60 for _parts, seconds in renewals), done.stdout[-5000:]
+    assert took > 150, f"the export took {took:.0f} s: too short to outlive its URLs"
+    got = s3_auth.client().get_object(Bucket="releases", Key="long/Long.ova")["Body"].read()
+    assert got == local_export(vmx, str(tmp_path / "local"), codec="zlib")
+    assert uploads(s3_auth) == []
+    assert not [n for n in os.listdir(str(tmp_path / "state")) if n.endswith(".urls.json")], "renewal file left"
+    # the store refuses the URLs the export started with (they reached the host in the module's arguments)
+    reached = host_files(tmp_path).decode("utf-8", "replace").replace("\\u0026", "&")
+    first = [url for url in re.findall(r"http://127\.0\.0\.1:\d+/releases/long/Long\.ova\?[^\"\s]*", reached)
+             if "partNumber=" in url and "X-Amz-Expires=60" in url]  # a part's (a PUT)
+    assert first, "the first URLs are not in the host's files"
+    import urllib.error
+    import urllib.request
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(urllib.request.Request(first[0], data=b"x" * 16, method="PUT"), timeout=30)
+    assert refused.value.code == 403 and b"expired" in refused.value.read(), "the store took an expired URL"
+
+
+def test_a_synchronous_export_that_cannot_end_before_its_urls_fails_first(s3_auth, tmp_path, bare_python):
+    vmx = vmfactory.noise_vm(str(tmp_path / "vm"), "Short", mib=8)
+    done = play_task(tmp_path, bare_python, export_task(s3_auth, vmx, "s3://releases/short/", presign_seconds=60,
+                                                        read_limit_mbps=0.05))
+    result = task_result(done)
+    assert done.returncode != 0 and "live 60 s" in result["msg"] and "asynchronously" in result["msg"], done.stdout
+    assert uploads(s3_auth) == []
+    assert s3util_keys(s3_auth, "short/") == []
+
+
+def s3util_keys(s3, prefix: str) -> list:
+    return [o["Key"] for o in s3.client().list_objects_v2(Bucket="releases", Prefix=prefix).get("Contents", [])]

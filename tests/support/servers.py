@@ -221,25 +221,31 @@ class Sshd:
 
 class PeakRss(threading.Thread):
     """The largest peak RSS (``VmHWM``, after exec: the fork's copy of the parent is not counted) of any process
-    in the tree of ``root``, sampled every 50 ms while it runs; ``stop()`` returns it in bytes."""
+    in the tree of ``root``, sampled every 50 ms while it runs; ``stop()`` returns it in bytes. ``peak_total``:
+    the most the whole tree held at once (the sum of its processes' ``VmRSS`` in one sample)."""
 
     def __init__(self, root: int) -> None:
         super().__init__(daemon=True)
         self.root = root
         self.peak = 0
+        self.peak_total = 0
         self.done = threading.Event()
         self.start()
 
     def run(self) -> None:
         while not self.done.is_set():
+            total = 0
             for pid in [self.root] + descendants(self.root):
                 try:
                     with open(f"/proc/{pid}/status") as handle:
                         for line in handle:
                             if line.startswith("VmHWM:"):
                                 self.peak = max(self.peak, int(line.split()[1]) * 1024)
+                            elif line.startswith("VmRSS:"):
+                                total += int(line.split()[1]) * 1024
                 except (OSError, ValueError):
                     continue
+            self.peak_total = max(self.peak_total, total)
             self.done.wait(0.05)
 
     def stop(self) -> int:

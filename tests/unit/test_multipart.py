@@ -16,8 +16,13 @@ from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.formats.ov
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage import multipart
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage.multipart import (
     MAX_PARTS, MIN_PART, MultipartStream, plan_parts)
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage.urlbook import SignedUrls
 
 MiB = 1024 * 1024
+
+
+def book(urls):
+    return SignedUrls({"urls": urls, "complete_url": "http://x/c", "abort_url": "http://x/a"})
 
 
 class Recorder(MultipartStream):
@@ -71,7 +76,7 @@ def write_ova(out, disks, seed: int = 1) -> None:
 def test_parts_reassemble_to_the_local_bytes(disks, completed):
     local = io.BytesIO()
     write_ova(local, disks)
-    stream = Recorder([f"http://x/{n}" for n in range(1, 40)], "http://x/c", "http://x/a", part_size=5 * MiB)
+    stream = Recorder(book([f"http://x/{n}" for n in range(1, 40)]), part_size=5 * MiB)
     with stream:
         write_ova(stream, disks)
         stream.commit()
@@ -85,7 +90,7 @@ def test_parts_reassemble_to_the_local_bytes(disks, completed):
 
 
 def test_abort_on_error_and_no_complete(completed):
-    stream = Recorder(["http://x/1"], "http://x/c", "http://x/a", part_size=5 * MiB)
+    stream = Recorder(book(["http://x/1"]), part_size=5 * MiB)
     with pytest.raises(OutputError, match="outgrew the 1 parts"):
         with stream:
             stream.write(b"x" * (12 * MiB))
@@ -98,5 +103,5 @@ def test_part_plan_holds_any_size():
         assert size >= MIN_PART and count <= MAX_PARTS
         assert (count - 2 * 10 - 2) * size >= bound
     big = plan_parts(10 ** 12, 32 * MiB, 3)[0]
-    stream = MultipartStream(["http://x/1"], "c", "a", part_size=big, threads=4)
+    stream = MultipartStream(book(["http://x/1"]), part_size=big, threads=4)
     assert stream.threads == 1 and 2 * big + 2 * multipart.HOLD_SIZE < 300 * MiB, "1 TB: one part at a time"

@@ -29,6 +29,7 @@ from ..protocols import PackageWriter
 from ..storage.multipart import MultipartStream
 from ..storage.presigned import Link
 from ..storage.retry import RetryWindow
+from ..storage.urlbook import SignedUrls, renewal_path
 from .folder import FolderWriter
 from .gentle import Gentle, ReadLimit
 from .pipeline import allocated_bytes, run_pipeline
@@ -236,7 +237,8 @@ def write_fingerprint(dest: str, stamp: str) -> None:
 
 
 def _open_upload(plan: ExportPlan, upload: Dict[str, Any], options: ExportOptions) -> MultipartStream:
-    note = getattr(options.progress, "note", None)  # a progress file says why the export waits
+    progress = options.progress
+    note = getattr(progress, "note", None)  # a progress file says why the export waits
 
     def waiting(silent: float) -> None:
         if note is not None:
@@ -244,8 +246,15 @@ def _open_upload(plan: ExportPlan, upload: Dict[str, Any], options: ExportOption
 
     link = Link(float(upload.get("timeout") or 60), bool(upload.get("validate_certs", True)),
                 RetryWindow(options.retry_seconds, on_wait=waiting))
-    return MultipartStream(upload["urls"], upload["complete_url"], upload["abort_url"], int(upload["part_size"]),
-                           threads=int(upload.get("threads") or 4), link=link, dest=plan.dest)
+    # an asynchronous export with a progress file gets renewed URLs beside it (storage/urlbook)
+    path = getattr(progress, "path", None)
+    renewal = renewal_path(path) if path and upload.get("renewable") else None
+    urls = SignedUrls(upload, renewal, options.retry_seconds, note)
+    stream = MultipartStream(urls, int(upload["part_size"]), threads=int(upload.get("threads") or 4), link=link,
+                             dest=plan.dest)
+    if renewal is not None:
+        progress.attach("upload", stream.unsent)
+    return stream
 
 
 def export_vm(options: ExportOptions) -> Dict[str, Any]:
@@ -273,6 +282,7 @@ def export_vm(options: ExportOptions) -> Dict[str, Any]:
             # the controller decides from the object's metadata whether to export, and sizes the parts
             if upload.get("plan") or options.check_mode:
                 result.update(changed=True, fingerprint=stamp, bound_bytes=package_bound(plan, disks, signer),
+                              read_bytes=sum(allocated_bytes(disk) for disk in disks),
                               holes=1 + len(disks) + len(plan.side_files), msg=f"would export to {dest}")
                 return result
             if upload.get("fingerprint") != stamp:

@@ -13,9 +13,10 @@ import json
 import os
 import re
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from ..fileio import replace_small_file
+from ..storage.urlbook import renewal_path
 
 MB = 1000 * 1000
 
@@ -28,9 +29,18 @@ class ProgressFile:
         self.last = self.began
         self.current: Dict[str, Any] = {"percent": 0.0, "done_bytes": 0, "total_bytes": 0, "mbps": 0.0,
                                         "finished": False}
+        self.attached: Dict[str, Callable[[], Any]] = {}
+        self._write(self.current)
+
+    def attach(self, key: str, report: Callable[[], Any]) -> None:
+        """Every write, from this one on, also carries ``key``: what ``report()`` says then (an upload's parts
+        not sent yet)."""
+        self.attached[key] = report
         self._write(self.current)
 
     def _write(self, data: Dict[str, Any]) -> None:
+        if not data.get("finished"):
+            data = dict(data, **{key: report() for key, report in self.attached.items()})
         try:
             replace_small_file(self.path, json.dumps(data))
         except OSError:
@@ -113,7 +123,7 @@ def job_status(async_dir: str, jid: str, progress_file: Optional[str] = None, cl
         return status
     status.update(finished=True, result=data)
     if cleanup:
-        for leftover in (path, progress_file):
+        for leftover in (path, progress_file, progress_file and renewal_path(progress_file)):
             if leftover:
                 try:
                     os.unlink(leftover)

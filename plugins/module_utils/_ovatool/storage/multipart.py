@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 from xml.sax.saxutils import escape
 
 from ..errors import OutputError, OvatoolError
 from .presigned import Link, put_part, request
 from .retry import RetryWindow
+from .urlbook import ABORT, COMPLETE, SignedUrls
 
 MIN_PART = 5 * 1024 * 1024
 MAX_PARTS = 10000
@@ -74,19 +75,18 @@ def _fill_holes(holes: List[List[int]], start: int, end: int) -> List[List[int]]
 class MultipartStream:
     """A file-like object (``write``, ``seek``, ``tell``) whose bytes become one S3 object.
 
-    ``urls`` are presigned UploadPart URLs for parts 1..N of one multipart upload; ``complete_url`` and
-    ``abort_url`` presigned CompleteMultipartUpload and AbortMultipartUpload URLs of the same upload.
+    ``urls`` hold the presigned UploadPart URLs for parts 1..N of one multipart upload, and the
+    CompleteMultipartUpload and AbortMultipartUpload URLs of the same upload; a URL the store calls expired is
+    used again once renewed (storage/urlbook).
     """
 
-    def __init__(self, urls: Sequence[str], complete_url: str, abort_url: str, part_size: int,
-                 hold_size: int = HOLD_SIZE, threads: int = 4, link: Optional[Link] = None, dest: str = "") -> None:
+    def __init__(self, urls: SignedUrls, part_size: int, hold_size: int = HOLD_SIZE, threads: int = 4,
+                 link: Optional[Link] = None, dest: str = "") -> None:
         if part_size < MIN_PART or hold_size < MIN_PART:
             raise OutputError(f"parts must be at least {MIN_PART} bytes (S3's minimum)", dest)
-        if not urls or len(urls) > MAX_PARTS:
+        if not len(urls) or len(urls) > MAX_PARTS:
             raise OutputError(f"an upload has 1 to {MAX_PARTS} parts, not {len(urls)}", dest)
-        self.urls = list(urls)
-        self.complete_url = complete_url
-        self.abort_url = abort_url
+        self.urls = urls
         self.part_size = part_size
         self.hold_size = hold_size
         self.threads = max(1, min(threads, MEMORY_BUDGET // part_size - 1))
@@ -229,8 +229,8 @@ class MultipartStream:
             if self.stopping:
                 return
             data = part.data
-            self.etags[part.number] = put_part(self.urls[part.number - 1], part.number, lambda: memoryview(data),
-                                               len(data), self.link)
+            self.etags[part.number] = self.urls.use(part.number, lambda url: put_part(
+                url, part.number, lambda: memoryview(data), len(data), self.link))
         except BaseException as exc:  # pylint: disable=broad-except
             if self.failure is None:
                 self.failure = exc if isinstance(exc, OvatoolError) else OutputError(str(exc), self.dest)
@@ -238,6 +238,12 @@ class MultipartStream:
             self._count(-len(part.data))
             part.data = bytearray()
             self.slots.release()
+
+    def unsent(self) -> Dict[str, Any]:
+        """The parts not uploaded yet, for renewing their URLs: what the URL book reports (storage/urlbook)."""
+        parts = list(self.parts)
+        held = [part.number for part in parts if not part.sent]
+        return self.urls.status(held, len(parts) + 1)
 
     def commit(self) -> Dict[str, int]:
         """Upload what is left, wait for every part and complete the upload. Returns its size and parts."""
@@ -255,20 +261,22 @@ class MultipartStream:
             f"<Part><PartNumber>{number}</PartNumber><ETag>{escape(self.etags[number])}</ETag></Part>"
             for number in sorted(self.etags)) + "</CompleteMultipartUpload>"
         payload = body.encode("utf-8")
-        request("POST", self.complete_url, lambda: payload, len(payload), "completing the upload", self.link)
+        self.urls.use(COMPLETE, lambda url: request("POST", url, lambda: payload, len(payload),
+                                                    "completing the upload", self.link))
         self.committed = True
         return {"size": self.end, "parts": len(self.parts)}
 
     def abort(self) -> Optional[str]:
         """Stop sending and abort the upload; returns why the abort failed, if it did."""
         self.stopping = True
-        self.link.window.cancel()  # parts waiting out an outage give up now
+        self.link.window.cancel()  # parts waiting out an outage, or for fresh URLs, give up now
+        self.urls.cancel()
         if self.pool is not None:
             self.pool.shutdown(wait=True)
         try:
             # a window of its own, at most a minute: the export's may be over already (that may be why it stops)
-            request("DELETE", self.abort_url, lambda: b"", 0, "aborting the upload",
-                    Link(self.link.timeout, self.link.validate_certs, RetryWindow(min(60.0, self.link.window.seconds))))
+            link = Link(self.link.timeout, self.link.validate_certs, RetryWindow(min(60.0, self.link.window.seconds)))
+            request("DELETE", self.urls.get(ABORT)[1], lambda: b"", 0, "aborting the upload", link)
         except OvatoolError as exc:
             if "NoSuchUpload" not in str(exc):
                 return str(exc)

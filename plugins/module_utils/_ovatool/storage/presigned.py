@@ -22,6 +22,7 @@ from urllib.parse import SplitResult, urlsplit
 
 from ..errors import OvatoolError
 from .retry import RetryWindow, Transient, retrying, transient_status
+from .urlbook import UrlExpired
 
 BLOCK = 1 << 20
 
@@ -95,8 +96,10 @@ def request(method: str, signed_url: str, body: Callable[[], Any], size: int, wh
         if 200 <= response.status < 300 and "<Error>" not in text:
             return response.status, {k.lower(): v for k, v in response.getheaders()}, text
         last = f"{response.status} {response.reason}: {text.strip()[:300]}"
+        if response.status == 403 and "expired" in text.lower():  # AWS, MinIO, SeaweedFS: "Request has expired"
+            raise UrlExpired(f"{what} failed: {last}")
         if 200 <= response.status < 300 or not transient_status(response.status):
-            raise OvatoolError(f"{what} failed: {last}")  # refused (expired or forged signature, no such upload)
+            raise OvatoolError(f"{what} failed: {last}")  # refused (forged signature, no such upload)
         raise Transient(last)
 
     return retrying(link.window, what, attempt)
