@@ -128,8 +128,8 @@ class ActionModule(HostModuleAction):
         deadline = time.monotonic() + max(0, args["timeout"])
         shown = {}
         reach = Reconnecting(self, host, poll, args["reconnect_timeout"], pending)
-        async_dir = args["async_dir"] or reach(lambda: self._remote_expand_user(
-            self.get_shell_option("async_dir", default="~/.ansible_async")))
+        async_dir = args["async_dir"] or (reach(lambda: self._remote_expand_user(
+            self.get_shell_option("async_dir", default="~/.ansible_async"))) if pending else None)
         renewer = Renewer(args["s3"])
         renewals = []  # fresh upload URLs for the next call to hand to the host
         while pending:

@@ -29,6 +29,7 @@ from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage.co
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage.relay import relay_sftp
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage.multipart import MAX_PARTS, MIN_PART
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage import s3control as s3util
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage.retry import RetryWindow
 from ansible_collections.ovatool.vmware.plugins.plugin_utils.action import HostModuleAction
 
 VIA = ("auto", "host", "controller")
@@ -114,8 +115,9 @@ class ActionModule(HostModuleAction):
         result.update(src=src, url=redact(dest), size=size, sha256=sha256, via="controller")
         client = s3util.client(args)
         upload_id = None
+        window = RetryWindow(float(args.get("retry_seconds", 900)))
         try:
-            head = s3util.head(client, bucket, key)
+            head = s3util.call(window, "S3 HEAD", lambda: s3util.head(client, bucket, key))
             if head and head["ContentLength"] == size and head.get("Metadata", {}).get("sha256") == sha256 \
                     and not args.get("force"):
                 return dict(result, changed=False, msg="the destination already holds this file (same size and SHA256)")
@@ -124,7 +126,8 @@ class ActionModule(HostModuleAction):
             part_size = max(MIN_PART, int(args.get("part_size_mb") or 64) * 1024 * 1024,
                             math.ceil(size / MAX_PARTS))
             seconds = s3util.lifetime(client, args.get("presign_seconds"))
-            upload_id = s3util.start(client, bucket, key, {"sha256": sha256})
+            upload_id = s3util.call(window, "starting the upload",
+                                    lambda: s3util.start(client, bucket, key, {"sha256": sha256}))
             ids = {"Bucket": bucket, "Key": key, "UploadId": upload_id}
             parts = []
             for number, offset in enumerate(range(0, max(size, 1), part_size), 1):
@@ -135,11 +138,11 @@ class ActionModule(HostModuleAction):
                                "retry_seconds": float(args.get("retry_seconds", 900))}, task_vars)
             if sent.get("failed"):
                 raise RuntimeError(f"the host could not send the parts: {sent.get('msg')}")
-            client.complete_multipart_upload(
-                Bucket=bucket, Key=key, UploadId=upload_id,
-                MultipartUpload={"Parts": [{"PartNumber": p["number"], "ETag": p["etag"]} for p in sent["etags"]]})
+            done = {"Parts": [{"PartNumber": p["number"], "ETag": p["etag"]} for p in sent["etags"]]}
+            s3util.call(window, "completing the upload", lambda: client.complete_multipart_upload(
+                Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload=done))
             upload_id = None
-            head = s3util.head(client, bucket, key)
+            head = s3util.call(window, "S3 HEAD", lambda: s3util.head(client, bucket, key))
             if not head or head["ContentLength"] != size or head.get("Metadata", {}).get("sha256") != sha256:
                 return dict(result, failed=True, msg="after the upload, the object's size or SHA256 metadata differs")
         except (BotoCoreError, ClientError, RuntimeError, KeyError, OvatoolError) as exc:

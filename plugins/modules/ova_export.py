@@ -196,6 +196,19 @@ options:
     type: float
     default: 900
     version_added: 1.1.0
+  slots:
+    description:
+      - At most this many exports at once on the host, counted by every export given the same O(slots_dir);
+        the others wait (their progress file says so) before they read a disk. V(0) means no limit.
+      - The C(ovatool.vmware.export) role starts all the VMs of a host at once with O(slots) set to its
+        C(export_parallel), so that Ansible runs every host of a fleet in step.
+    type: int
+    default: 0
+    version_added: 1.1.0
+  slots_dir:
+    description: The folder of the slot files (created if missing); needed with O(slots).
+    type: path
+    version_added: 1.1.0
   upload:
     description:
       - Set by the action plugin for an C(s3://) O(dest); do not set it.
@@ -468,6 +481,8 @@ def main():
             **signing_spec(),
             include_images=dict(type="bool", default=False),
             progress_file=dict(type="path"),
+            slots=dict(type="int", default=0),
+            slots_dir=dict(type="path"),
             appliance=dict(type="dict"),
             appliances=dict(type="dict"),
             nice=dict(type="int", default=10),
@@ -498,6 +513,7 @@ def main():
             **presign_spec(),
         ),
         required_together=SIGNING_TOGETHER,
+        required_by={"slots": "slots_dir"},
         supports_check_mode=True,
     )
     params = module.params
@@ -511,7 +527,7 @@ def main():
         include_images=params["include_images"], refresh=params["refresh"],
         appliance=params["appliance"], appliances=params["appliances"], nice=params["nice"],
         ionice=params["ionice"], read_limit_mbps=params["read_limit_mbps"], upload=params["upload"],
-        retry_seconds=params["retry_seconds"],
+        retry_seconds=params["retry_seconds"], slots=params["slots"], slots_dir=params["slots_dir"],
         check_mode=module.check_mode,
     )
 

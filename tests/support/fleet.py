@@ -158,7 +158,10 @@ class Fleet:
     def _cut(self, play: subprocess.Popen) -> None:
         host = self.by_fault["cut"]
         while play.poll() is None:
-            if host.state.is_dir() and any(n.endswith(".progress.json") for n in os.listdir(str(host.state))):
+            # once every export of the host has started (the role starts them all in one task): mid-export
+            started = [n for n in os.listdir(str(host.state)) if n.endswith(".progress.json")] \
+                if host.state.is_dir() else []
+            if len(started) == len(host.vms):
                 host.sshd.drop()
                 self.log.append(f"{host.name}: SSH cut for {self.cut_seconds} s")
                 time.sleep(self.cut_seconds)

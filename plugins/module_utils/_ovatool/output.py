@@ -239,8 +239,11 @@ class DestLock:
                 except FileNotFoundError:
                     current = False
                 if current:
-                    os.ftruncate(fd, 0)
-                    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+                    try:  # who holds it, for a waiter's message: not worth failing for (a full disk)
+                        os.ftruncate(fd, 0)
+                        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+                    except OSError:
+                        pass
                     self.fd = fd
                     return self
             except BaseException:

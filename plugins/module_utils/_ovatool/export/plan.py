@@ -58,6 +58,8 @@ class ExportOptions:
     nice: int = 0  # CPU niceness added for the export's threads (the module's default is 10)
     ionice: str = "none"  # I/O class of the export's threads: idle, best-effort, none
     read_limit_mbps: float = 0  # the most MB/s read from the sources, 0 = no limit
+    slots: int = 0  # at most this many exports at once on the host (0: no limit), counted in slots_dir
+    slots_dir: Optional[str] = None
     profile: Optional[Profile] = None  # CPU seconds per stage and thread (the benchmark's --profile)
     # an s3:// dest: {"plan": True} asks only for the fingerprint and the size bound; else the presigned
     # multipart upload the controller started (urls, complete_url, abort_url, part_size, fingerprint...)

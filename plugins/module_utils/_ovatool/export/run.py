@@ -24,6 +24,7 @@ from ..formats.sign import Signer
 from ..formats.stream import StreamVmdkWriter
 from ..formats.vmdk import GRAIN_BYTES, GTES_PER_GT, SECTOR
 from ..formats.vmx import DiskRef, VirtualMachine
+from ..host.slots import ExportSlot
 from ..output import AtomicFolder, AtomicOutput, CancelOnSignal, DestLock, remove_leftovers
 from ..protocols import PackageWriter
 from ..storage.multipart import MultipartStream
@@ -303,6 +304,9 @@ def export_vm(options: ExportOptions) -> Dict[str, Any]:
         if options.check_mode:
             result.update(changed=True, msg=f"would export {len(disks)} disk(s) to {dest}")
             return result
+        if options.slots and options.slots_dir:
+            note = getattr(options.progress, "note", None)
+            stack.enter_context(ExportSlot(options.slots_dir, options.slots, note))
         mtime = source_mtime(sources)
         read_limit = ReadLimit(options.read_limit_mbps) if options.read_limit_mbps else None
         try:

@@ -21,6 +21,7 @@ from urllib.parse import unquote, urlsplit
 
 from ..errors import OvatoolError
 from .multipart import plan_parts
+from .retry import RETRY_SECONDS, RetryWindow, Transient, retrying, transient_status
 
 MiB = 1024 * 1024
 
@@ -171,6 +172,25 @@ def abort_stale(s3, bucket: str, key: str) -> List[str]:
     return found
 
 
+def call(window: RetryWindow, what: str, request: Callable[[], Any]) -> Any:
+    """``request()`` (a boto3 call) within the retry window: no connection, a timeout or a 5xx/408/429 answer
+    is tried again until the store has not answered for the window; any other answer is raised as it is."""
+    from botocore.exceptions import (  # pylint: disable=import-outside-toplevel
+        ClientError, ConnectionError as NoConnection, HTTPClientError)
+
+    def attempt() -> Any:
+        try:
+            return request()
+        except (NoConnection, HTTPClientError) as exc:  # no connection, a connection closed, a timeout
+            raise Transient(str(exc)) from None
+        except ClientError as exc:
+            if transient_status(int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)):
+                raise Transient(str(exc)) from None
+            raise
+
+    return retrying(window, what, attempt)
+
+
 def _failed(result: Dict[str, Any]) -> bool:
     return bool(result.get("failed"))
 
@@ -209,9 +229,10 @@ def export_to_s3(options: Dict[str, Any], run: Callable[[Dict[str, Any]], Dict[s
         return dict(result, failed=True, msg=f"{dest!r}: an S3 destination is s3://bucket/key or s3://bucket/prefix/")
     s3 = None
     upload_id = None
+    window = RetryWindow(float(options.get("retry_seconds") or RETRY_SECONDS))
     try:
         s3 = client(options)
-        found = head(s3, bucket, key)
+        found = call(window, f"S3 HEAD of {dest}", lambda: head(s3, bucket, key))
         if found is not None and not options.get("force"):
             if not options.get("refresh"):
                 return dict(result, changed=False, msg=f"{dest} exists; use force to overwrite it")
@@ -221,13 +242,15 @@ def export_to_s3(options: Dict[str, Any], run: Callable[[Dict[str, Any]], Dict[s
         if check_mode:
             return dict(result, changed=True, msg=planned.get("msg"))
         warnings = [f"aborted an incomplete upload to {dest} started {when}, left by an export that was killed "
-                    "or lost its host" for when in abort_stale(s3, bucket, key)]
+                    "or lost its host" for when in call(window, "listing incomplete uploads",
+                                                        lambda: abort_stale(s3, bucket, key))]
         part_size, count = plan_parts(int(planned["bound_bytes"]), int(options.get("part_size_mb") or 32) * MiB,
                                       int(planned["holes"]))
         seconds = lifetime(s3, options.get("presign_seconds"))
         if not detached:
             _fits_in(seconds, int(planned.get("read_bytes") or 0), float(options.get("read_limit_mbps") or 0))
-        upload_id = start(s3, bucket, key, {FINGERPRINT: planned["fingerprint"]})
+        upload_id = call(window, "starting the upload", lambda: start(s3, bucket, key,
+                                                                      {FINGERPRINT: planned["fingerprint"]}))
         upload = dict(presigned_upload(s3, _upload_ids(bucket, key, upload_id), count, seconds),
                       part_size=part_size, fingerprint=planned["fingerprint"], renewable=detached,
                       threads=int(options.get("upload_threads") or 4),
@@ -240,7 +263,7 @@ def export_to_s3(options: Dict[str, Any], run: Callable[[Dict[str, Any]], Dict[s
         if detached:
             upload_id = None  # the job on the host completes the upload, or aborts it
             return dict(result, **answer)
-        written = head(s3, bucket, key)
+        written = call(window, f"S3 HEAD of {dest}", lambda: head(s3, bucket, key))
         upload_id = None
         if written is None or written["ContentLength"] != answer.get("size") \
                 or written.get("Metadata", {}).get(FINGERPRINT) != planned["fingerprint"]:
