@@ -532,7 +532,8 @@ def main():
     )
 
     def action():
-        if not params["progress_file"] or module.check_mode:
+        # the controller's planning call of an s3:// export reads metadata only: no progress to show
+        if not params["progress_file"] or module.check_mode or (params["upload"] or {}).get("plan"):
             return export_vm(options)
         progress = ProgressFile(params["progress_file"])
         options.progress = progress

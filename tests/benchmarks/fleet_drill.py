@@ -148,7 +148,8 @@ def main() -> None:
     parser.add_argument("--hosts", type=int, default=12)
     parser.add_argument("--vms", type=int, default=3)
     parser.add_argument("--mib", type=int, default=16, help="MiB of data on each VM's disk")
-    parser.add_argument("--read-limit-mbps", type=float, default=0.0, help="each export's read limit (0: none)")
+    parser.add_argument("--read-limit-mbps", type=float, default=2.0,
+                        help="each export's read limit, so that the faults land mid-export (default 2)")
     parser.add_argument("--runs", type=int, default=30, help="soak: killed runs")
     parser.add_argument("--seed", type=int, default=21)
     parser.add_argument("--workdir", help="where the fleet lives (default: a temporary folder)")

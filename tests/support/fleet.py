@@ -81,8 +81,9 @@ class Host:
                  "ansible_remote_tmp": str(self.remote_tmp), "ovatool_vms": self.vms,
                  "ovatool_output_dir": self.dest, "ovatool_state_dir": str(self.state),
                  "ovatool_vmrun_path": self.vmrun,
-                 # the S3 hosts read slower, so that they all upload when the store goes away
-                 "ovatool_read_limit_mbps": fleet.read_limit_mbps / (2 if self.s3 else 1),
+                 # the S3 hosts read slower, so that they all upload when the store goes away, and the cut host
+                 # slower still, so that its exports run when its SSH is cut
+                 "ovatool_read_limit_mbps": fleet.read_limit_mbps / (2 if self.s3 else 4 if self.fault == "cut" else 1),
                  "ovatool_accelerator": False}
         if self.s3:
             entry["ovatool_output_options"] = {"endpoint_url": fleet.s3.endpoint, "access_key": servers.S3_ACCESS,
@@ -131,13 +132,14 @@ class Fleet:
         slot = next(i for i, entry in enumerate(table) if entry)
         patch(vmdk, gt_sector * 512 + slot * 4, struct.pack("<I", (os.path.getsize(vmdk) // 512) + 4096))
         self.by_fault["down"].sshd.close()
-        # another run exports the locked host's second VM, at a quarter of the speed: it holds the lock
+        # another run exports the locked host's second VM, at a twelfth of the speed: it still holds the lock when
+        # the playbook's export of that VM starts (about a minute in), which then waits for it
         locked = self.by_fault["locked"]
         code = ("import sys\nfrom ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.run import "
                 "ExportOptions, export_vm\nexport_vm(ExportOptions(src=sys.argv[1], dest=sys.argv[2] + '/', "
                 "read_limit_mbps=float(sys.argv[3])))\n")
         self.holder = subprocess.Popen([sys.executable, "-c", code, locked.vms[1], str(locked.out),
-                                        str(self.read_limit_mbps / 4)], stdout=subprocess.DEVNULL,
+                                        str(self.read_limit_mbps / 12)], stdout=subprocess.DEVNULL,
                                        stderr=subprocess.DEVNULL)
         lock = locked.out / f".{locked.name}-vm2.ova.lock"
         deadline = time.monotonic() + 30
@@ -155,19 +157,21 @@ class Fleet:
         if self.holder is not None:
             self.holder.wait(300)
 
-    def _cut(self, play: subprocess.Popen) -> None:
+    def _cut(self, play: subprocess.Popen, log_path: str) -> None:
+        """Once the run waits for the cut host's exports (which read slowly, so they are still running)."""
         host = self.by_fault["cut"]
         while play.poll() is None:
-            # once every export of the host has started (the role starts them all in one task): mid-export
+            with open(log_path) as handle:
+                waiting = "TASK [ovatool.vmware.export : Wait for the exports" in handle.read()
             started = [n for n in os.listdir(str(host.state)) if n.endswith(".progress.json")] \
                 if host.state.is_dir() else []
-            if len(started) == len(host.vms):
+            if waiting and started:
                 host.sshd.drop()
                 self.log.append(f"{host.name}: SSH cut for {self.cut_seconds} s")
                 time.sleep(self.cut_seconds)
                 host.sshd.start()
                 return
-            time.sleep(0.1)
+            time.sleep(0.2)
 
     def _s3_outage(self, play: subprocess.Popen) -> None:
         """Once every S3 host is uploading (past the controller's planning, which the outage would fail)."""
@@ -203,7 +207,7 @@ class Fleet:
         rss = servers.PeakRss(play.pid)
         injectors = []
         if how.inject:
-            injectors.append(threading.Thread(target=self._cut, args=(play,), daemon=True))
+            injectors.append(threading.Thread(target=self._cut, args=(play, log_path), daemon=True))
             if self.s3 is not None:
                 injectors.append(threading.Thread(target=self._s3_outage, args=(play,), daemon=True))
         if how.kill:
