@@ -513,10 +513,11 @@ def main():
             **presign_spec(),
         ),
         required_together=SIGNING_TOGETHER,
-        required_by={"slots": "slots_dir"},
         supports_check_mode=True,
     )
     params = module.params
+    if params["slots"] and not params["slots_dir"]:
+        module.fail_json(msg="slots needs slots_dir (the folder of the slot files every export of the host shares)")
     accel.activate(params["accelerator_paths"])
     options = ExportOptions(
         src=params["src"], dest=params["dest"], force=params["force"], threads=params["threads"],

@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from support import servers, vmfactory
 from support.ansiblerun import BIN, ROOT, ansible_env
@@ -80,7 +80,7 @@ class Host:
                  "ansible_ssh_private_key_file": self.sshd.client_key, "ansible_python_interpreter": self.python,
                  "ansible_remote_tmp": str(self.remote_tmp), "ovatool_vms": self.vms,
                  "ovatool_output_dir": self.dest, "ovatool_state_dir": str(self.state),
-                 "ovatool_vmrun_path": self.vmrun,
+                 "ovatool_vmrun_path": self.vmrun, "ovatool_accelerator_dir": str(self.root / "work"),
                  # the S3 hosts read slower, so that they all upload when the store goes away, and the cut host
                  # slower still, so that its exports run when its SSH is cut
                  "ovatool_read_limit_mbps": fleet.read_limit_mbps / (2 if self.s3 else 4 if self.fault == "cut" else 1),
@@ -157,35 +157,36 @@ class Fleet:
         if self.holder is not None:
             self.holder.wait(300)
 
-    def _cut(self, play: subprocess.Popen, log_path: str) -> None:
-        """Once the run waits for the cut host's exports (which read slowly, so they are still running)."""
-        host = self.by_fault["cut"]
+    def _strike(self, play: subprocess.Popen, ready: Callable[[], bool], what: str, server) -> None:
+        """Once ``ready()``, take ``server`` away (its ``drop`` or ``pause``) for ``seconds`` (``what`` names it)."""
+        seconds = self.cut_seconds if hasattr(server, "drop") else self.s3_outage
         while play.poll() is None:
-            with open(log_path) as handle:
-                waiting = "TASK [ovatool.vmware.export : Wait for the exports" in handle.read()
-            started = [n for n in os.listdir(str(host.state)) if n.endswith(".progress.json")] \
-                if host.state.is_dir() else []
-            if waiting and started:
-                host.sshd.drop()
-                self.log.append(f"{host.name}: SSH cut for {self.cut_seconds} s")
-                time.sleep(self.cut_seconds)
-                host.sshd.start()
+            if ready():
+                (server.drop if hasattr(server, "drop") else server.pause)()
+                self.log.append(f"{what} for {seconds} s")
+                time.sleep(seconds)
+                server.start()
                 return
             time.sleep(0.2)
 
-    def _s3_outage(self, play: subprocess.Popen) -> None:
-        """Once every S3 host is uploading (past the controller's planning, which the outage would fail)."""
+    def _cut_ready(self, log_path: str) -> Callable[[], bool]:
+        """The run waits for the cut host's exports (which read slowly, so they are still running)."""
+        host = self.by_fault["cut"]
+
+        def ready() -> bool:
+            with open(log_path) as handle:
+                waiting = "TASK [ovatool.vmware.export : Wait for the exports" in handle.read()
+            return waiting and host.state.is_dir() and any(
+                n.endswith(".progress.json") for n in os.listdir(str(host.state)))
+
+        return ready
+
+    def _s3_ready(self) -> Callable[[], bool]:
+        """Every S3 host is uploading (past the controller's planning)."""
         client = self.s3.client()
         wanted = {host.name for host in self.hosts if host.s3}
-        while play.poll() is None:
-            uploads = client.list_multipart_uploads(Bucket="releases").get("Uploads") or []
-            if wanted <= {upload["Key"].split("/")[0] for upload in uploads}:
-                self.s3.pause()
-                self.log.append(f"S3 away for {self.s3_outage} s")
-                time.sleep(self.s3_outage)
-                self.s3.start()
-                return
-            time.sleep(0.1)
+        return lambda: wanted <= {upload["Key"].split("/")[0]
+                                  for upload in client.list_multipart_uploads(Bucket="releases").get("Uploads") or []}
 
     # -- running ---------------------------------------------------------------------------------------------
     def run(self, log_path: str, how: Optional["Run"] = None) -> Dict[str, object]:
@@ -207,9 +208,12 @@ class Fleet:
         rss = servers.PeakRss(play.pid)
         injectors = []
         if how.inject:
-            injectors.append(threading.Thread(target=self._cut, args=(play, log_path), daemon=True))
+            cut = self.by_fault["cut"]
+            injectors.append(threading.Thread(target=self._strike, daemon=True, args=(
+                play, self._cut_ready(log_path), f"{cut.name}: SSH cut", cut.sshd)))
             if self.s3 is not None:
-                injectors.append(threading.Thread(target=self._s3_outage, args=(play,), daemon=True))
+                injectors.append(threading.Thread(target=self._strike, daemon=True, args=(
+                    play, self._s3_ready(), "S3 away", self.s3)))
         if how.kill:
             injectors.append(threading.Timer(how.kill[0], lambda: play.poll() is None and play.send_signal(how.kill[1])))
         for thread in injectors:

@@ -51,6 +51,20 @@ def wait_port(port: int, timeout: float, proc: Optional[subprocess.Popen] = None
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
 
 
+def start_on_free_ports(server, choose) -> None:
+    """``choose()`` ports, then ``server.start()``; a port found free can be taken by another test process before
+    the server binds it (it then exits early): up to four times, on other ports."""
+    for attempt in range(4):
+        choose()
+        try:
+            server.start()
+            return
+        except RuntimeError:
+            stop(server.proc, 5)
+            if attempt == 3:
+                raise
+
+
 def stop(proc: subprocess.Popen, grace: float = 10.0) -> None:
     """SIGTERM, wait, then SIGKILL the whole process group: nothing is left running."""
     if proc.poll() is not None:
@@ -91,17 +105,7 @@ class SeaweedS3:
                 json.dump({"identities": [{"name": "admin", "credentials": [
                     {"accessKey": credentials[0], "secretKey": credentials[1]}],
                     "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}, handle)
-        # a port found free can be taken by another test process before weed binds it (weed then exits 255):
-        # try again on other ports
-        for attempt in range(4):
-            self._choose_ports(weed)
-            try:
-                self.start()
-                return
-            except RuntimeError:
-                stop(self.proc, 5)
-                if attempt == 3:
-                    raise
+        start_on_free_ports(self, lambda: self._choose_ports(weed))
 
     def _choose_ports(self, weed: str) -> None:
         """Four distinct free ports whose port + 10000 (gRPC: every weed service opens both) are free too."""
@@ -175,7 +179,7 @@ class Sshd:
         shutil.copyfile(self.client_key + ".pub", self.authorized)
         config = os.path.join(folder, "sshd_config")
         self.argv = ["/usr/sbin/sshd", "-D", "-f", config, "-E", os.path.join(folder, "sshd.log")]
-        for attempt in range(4):  # the free port may be taken before sshd binds it: then another port
+        def choose() -> None:
             self.port = free_port()
             with open(config, "w") as handle:
                 handle.write(
@@ -183,13 +187,8 @@ class Sshd:
                     f"PidFile {folder}/sshd.pid\nAuthorizedKeysFile {self.authorized}\n"
                     "PermitRootLogin prohibit-password\nPasswordAuthentication no\nStrictModes no\nUsePAM no\n"
                     "Subsystem sftp /usr/lib/openssh/sftp-server\n")
-            try:
-                self.start()
-                break
-            except RuntimeError:
-                stop(self.proc, 5)
-                if attempt == 3:
-                    raise
+
+        start_on_free_ports(self, choose)
         with open(self.host_key + ".pub") as handle:
             key_type, key = handle.read().split()[:2]
         self.known_hosts = os.path.join(folder, "known_hosts")

@@ -105,12 +105,14 @@ class LocalFile:
 
 
 def replace_small_file(path: str, text: str, mode: int = 0o644) -> None:
-    """Write a small text file atomically (temporary file beside it, then rename): readers see old or new."""
+    """Write a small text file atomically (temporary file beside it, then rename): readers see old or new. The
+    file has ``mode`` from its creation, before a byte is written (a secret is never readable by others)."""
     temp = f"{path}.{os.getpid()}.tmp"
     try:
-        with open(temp, "w") as handle:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), mode & 0o600)
+        with os.fdopen(fd, "w") as handle:
+            os.fchmod(fd, mode)
             handle.write(text)
-        os.chmod(temp, mode)
         os.replace(temp, path)
     except BaseException:
         try:

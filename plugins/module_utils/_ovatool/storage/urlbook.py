@@ -24,6 +24,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..errors import OutputError
+from ..fileio import replace_small_file
 
 COMPLETE = 0  # the names of the two URLs that are not parts (parts are 1..N)
 ABORT = -1
@@ -37,19 +38,8 @@ def renewal_path(progress_file: str) -> str:
 
 
 def write_renewal(path: str, renewal: Dict[str, Any]) -> None:
-    """Atomically, readable by its owner only (created 0600 before a byte is written, then renamed)."""
-    temp = f"{path}.{os.getpid()}.tmp"
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o600)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(renewal, handle)
-        os.replace(temp, path)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise
+    """Atomically, readable by its owner only (0600 from its creation, then renamed into place)."""
+    replace_small_file(path, json.dumps(renewal), 0o600)
 
 
 class UrlExpired(OutputError):
