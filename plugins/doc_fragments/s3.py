@@ -34,7 +34,7 @@ options:
   presign_seconds:
     description:
       - How long the presigned URLs the host gets live, in seconds; at most 7 days (SigV4's limit), and no longer
-        than the controller's credentials when they are temporary (an instance role, STS, IRSA: boto3 knows when
+        than the controller's credentials when they are temporary (an instance role, STS, IRSA - boto3 knows when
         they end).
       - An asynchronous export that outlives them gets fresh ones from ova_export_wait (give it the same
         credentials in its O(ovatool.vmware.ova_export_wait#module:s3) option); a synchronous one that cannot end

@@ -113,7 +113,6 @@ def drill(args: argparse.Namespace, work: pathlib.Path) -> None:
 def soak(args: argparse.Namespace, work: pathlib.Path) -> None:
     s3 = store(work / "s3")
     fleet = Fleet(work / "fleet", args.hosts, args.vms, args.mib, bare_python(work / "bare"), s3)
-    fleet.s3_hosts = 1
     fleet.read_limit_mbps = args.read_limit_mbps
     rng = random.Random(args.seed)
     bad = 0

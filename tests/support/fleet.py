@@ -106,7 +106,7 @@ class Fleet:
         self.mib = mib
         self.bare_python = bare_python
         self.s3 = s3
-        self.s3_hosts = 3
+        self.s3_hosts = 3 if hosts >= 8 else 1  # the drill's three; one in a small fleet (the soak)
         self.read_limit_mbps = 0.4  # each VM takes seconds: the faults land mid-export
         self.cut_seconds = 60
         self.s3_outage = 30
@@ -114,6 +114,7 @@ class Fleet:
         self.by_fault = {host.fault: host for host in self.hosts if host.fault}
         self.mounted = False
         self.holder: Optional[subprocess.Popen] = None
+        self.release = self.folder / "release-the-lock"
         self.log: List[str] = []
         self.rss = 0
 
@@ -132,19 +133,31 @@ class Fleet:
         slot = next(i for i, entry in enumerate(table) if entry)
         patch(vmdk, gt_sector * 512 + slot * 4, struct.pack("<I", (os.path.getsize(vmdk) // 512) + 4096))
         self.by_fault["down"].sshd.close()
-        # another run exports the locked host's second VM, at a twelfth of the speed: it still holds the lock when
-        # the playbook's export of that VM starts (about a minute in), which then waits for it
+        # another run holds the lock of the locked host's second VM until this run's export of it has started
+        # and waited a while (then it lets go, as a run that finished would): that export must wait for it
         locked = self.by_fault["locked"]
-        code = ("import sys\nfrom ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.run import "
-                "ExportOptions, export_vm\nexport_vm(ExportOptions(src=sys.argv[1], dest=sys.argv[2] + '/', "
-                "read_limit_mbps=float(sys.argv[3])))\n")
-        self.holder = subprocess.Popen([sys.executable, "-c", code, locked.vms[1], str(locked.out),
-                                        str(self.read_limit_mbps / 12)], stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.DEVNULL)
-        lock = locked.out / f".{locked.name}-vm2.ova.lock"
+        self.release = locked.root / "release-the-lock"
+        code = ("import fcntl, os, sys, time\nfd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)\n"
+                "fcntl.flock(fd, fcntl.LOCK_EX)\nos.write(fd, str(os.getpid()).encode())\n"
+                "while not os.path.exists(sys.argv[2]):\n    time.sleep(0.1)\n")
+        self.holder = subprocess.Popen([sys.executable, "-c", code, str(locked.out / f".{locked.name}-vm2.ova.lock"),
+                                        str(self.release)])
         deadline = time.monotonic() + 30
-        while not servers.holders(str(lock)) and time.monotonic() < deadline:
+        while not servers.holders(str(locked.out / f".{locked.name}-vm2.ova.lock")) and time.monotonic() < deadline:
             time.sleep(0.05)
+
+    def _release_ready(self) -> Callable[[], bool]:
+        """This run's export of the locked VM has been waiting for the lock for 10 s."""
+        locked = self.by_fault["locked"]
+        progress = locked.state / f".{locked.name}-vm2.vmx.progress.json"
+        seen: List[float] = []
+
+        def ready() -> bool:
+            if progress.exists() and not seen:
+                seen.append(time.monotonic())
+            return bool(seen) and time.monotonic() - seen[0] > 10
+
+        return ready
 
     def remove_faults(self) -> None:
         if self.mounted:
@@ -155,7 +168,8 @@ class Fleet:
         vmfactory.noise_vm(folder, f"{corrupt.name}-vm2", self.mib)
         self.by_fault["down"].sshd.start()
         if self.holder is not None:
-            self.holder.wait(300)
+            self.release.touch()
+            self.holder.wait(60)
 
     def _strike(self, play: subprocess.Popen, ready: Callable[[], bool], what: str, server) -> None:
         """Once ``ready()``, take ``server`` away (its ``drop`` or ``pause``) for ``seconds`` (``what`` names it)."""
@@ -168,6 +182,13 @@ class Fleet:
                 server.start()
                 return
             time.sleep(0.2)
+
+    def _let_go(self, play: subprocess.Popen) -> None:
+        ready = self._release_ready()
+        while play.poll() is None and not ready():
+            time.sleep(0.2)
+        self.release.touch()
+        self.log.append(f"{self.by_fault['locked'].name}: the other run let go of the lock")
 
     def _cut_ready(self, log_path: str) -> Callable[[], bool]:
         """The run waits for the cut host's exports (which read slowly, so they are still running)."""
@@ -214,6 +235,7 @@ class Fleet:
             if self.s3 is not None:
                 injectors.append(threading.Thread(target=self._strike, daemon=True, args=(
                     play, self._s3_ready(), "S3 away", self.s3)))
+            injectors.append(threading.Thread(target=self._let_go, args=(play,), daemon=True))
         if how.kill:
             injectors.append(threading.Timer(how.kill[0], lambda: play.poll() is None and play.send_signal(how.kill[1])))
         for thread in injectors:
