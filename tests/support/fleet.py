@@ -283,7 +283,8 @@ def recap(text: str) -> Dict[str, Dict[str, int]]:
 
 
 def our_processes(folder) -> List[str]:
-    """Processes (other than the test servers) whose command line names the drill's folder: exports, modules."""
+    """Processes (other than the test servers: sshd, SeaweedFS) whose command line names the drill's folder:
+    exports, modules, the playbook's workers."""
     left = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == os.getpid():
@@ -293,6 +294,6 @@ def our_processes(folder) -> List[str]:
                 argv = handle.read().replace(b"\0", b" ").decode("utf-8", "replace")
         except OSError:
             continue
-        if str(folder) in argv and not servers.command_name(int(entry)).startswith("sshd"):
+        if str(folder) in argv and not servers.command_name(int(entry)).startswith(("sshd", "weed")):
             left.append(f"{entry}: {argv[:200]}")
     return left

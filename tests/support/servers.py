@@ -179,6 +179,7 @@ class Sshd:
         shutil.copyfile(self.client_key + ".pub", self.authorized)
         config = os.path.join(folder, "sshd_config")
         self.argv = ["/usr/sbin/sshd", "-D", "-f", config, "-E", os.path.join(folder, "sshd.log")]
+
         def choose() -> None:
             self.port = free_port()
             with open(config, "w") as handle:

@@ -52,7 +52,7 @@ class SignedUrls:
 
     def __init__(self, upload: Dict[str, Any], renewal: Optional[str] = None, wait_seconds: float = 900.0,
                  note: Optional[Callable[[str], None]] = None) -> None:
-        self.urls: Dict[int, str] = {number: url for number, url in enumerate(upload["urls"], 1)}
+        self.urls: Dict[int, str] = dict(enumerate(upload["urls"], 1))
         self.urls[COMPLETE] = upload["complete_url"]
         self.urls[ABORT] = upload["abort_url"]
         self.parts = len(upload["urls"])
