@@ -155,6 +155,8 @@ def main() -> None:
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("the drill needs root (sshd on loopback, a small tmpfs)")
+    # stopped with SIGTERM, it still stops its servers (the ``finally`` blocks run)
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(f"stopped by signal {signum}"))
     work = pathlib.Path(args.workdir or tempfile.mkdtemp(prefix="ovatool-fleet-"))
     work.mkdir(parents=True, exist_ok=True)
     (drill if args.what == "drill" else soak)(args, work)
