@@ -159,7 +159,10 @@ class SftpDestination:
                     self.window.answered()
             landed = self.sftp.stat(temp).st_size
         except (self.paramiko.SSHException, EOFError, OSError) as exc:
-            if self._alive():  # the server refused something: not an outage
+            # an SFTP status (no space, no permission) on a session still up is a refusal; a session that ends
+            # (EOF, SSH error, a socket error) is an outage, even when the transport has not noticed it yet
+            refused = type(exc) in (OSError, IOError, PermissionError, FileNotFoundError) and self._alive()
+            if refused:
                 raise OvatoolError(f"SFTP upload failed: {exc}", self.url) from None
             self._close()
             raise Transient(f"SFTP connection lost: {exc}") from None
@@ -192,7 +195,7 @@ class SftpDestination:
             try:
                 if self.sftp is not None:
                     self.sftp.remove(temp)
-            except OSError:
+            except (OSError, EOFError, self.paramiko.SSHException):  # the session may be gone too
                 pass
             if isinstance(exc, OvatoolError):
                 raise
