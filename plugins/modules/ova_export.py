@@ -73,8 +73,10 @@ options:
     default: 0
   compression:
     description:
-      - V(fast), V(balanced), V(max), or a zlib-style level from V(1) to V(9).
+      - V(fast), V(balanced), V(max), V(none), or a zlib-style level from V(1) to V(9).
       - Presets are mapped per codec to levels of a similar ratio; the result reports the level used.
+      - V(none) writes the VMDK's grains as stored deflate blocks (level 0: fastest, largest) and the clusters of a
+        qcow2 image uncompressed.
     type: str
     default: fast
   codec:
@@ -107,9 +109,27 @@ options:
       - V(ova) writes one archive; V(ovf) writes a folder holding the same files (C(.ovf), C(.mf), disks).
       - With V(ovf), O(dest) names the folder to create, or with a trailing C(/) the folder in which
         C(<name>/) is created. The folder appears only when complete.
+      - V(none) writes no package, only the O(images), into the folder O(dest) (which must exist).
     type: str
-    choices: [ova, ovf]
+    choices: [ova, ovf, none]
     default: ova
+  images:
+    description:
+      - Disk image formats written beside the package, in the same pass over the disks (each allocated grain is
+        read once, and compressed once when qcow2 is asked for with the OVA).
+      - Each of the VM's disks becomes C(<name>-disk<N>.<format>) in the package's folder, in each format listed.
+        V(qcow2) is version 3 with 64 KiB clusters, compressed (zlib) unless O(compression=none); V(vhdx) is a
+        dynamic VHDX with qemu's block size; V(vhd) is a fixed VHD rounded up to a whole MiB (what Azure takes);
+        V(raw) is a sparse file.
+      - A C(<name>.SHA256SUMS) file (C(sha256sum -c) checks it) lists every file the export wrote, the package
+        included. The files appear together when all are complete; O(force), O(refresh) and check mode treat them as
+        one set with the package.
+      - Not with an C(s3://) O(dest).
+    type: list
+    elements: str
+    choices: [qcow2, vhdx, vhd, raw]
+    default: []
+    version_added: 1.1.0
   max_hardware_version:
     description: Cap the virtual hardware version written in the OVF (like OVF Tool's C(--maxVirtualHardwareVersion)).
     type: int
@@ -438,6 +458,46 @@ current:
   description: True when O(refresh) found the existing package current.
   returned: when that happened
   type: bool
+files:
+  description:
+    - Every file of the export's set on the host, whether written now or found current - the images, their
+      C(<name>.SHA256SUMS) and the package last - for uploading them (the export_all playbook does).
+  returned: for a local O(dest)
+  type: list
+  elements: str
+  version_added: 1.1.0
+images:
+  description: The images written (O(images)), one per disk and format.
+  returned: when images were written
+  type: list
+  elements: dict
+  version_added: 1.1.0
+  contains:
+    path:
+      description: Where the image is.
+      type: str
+    format:
+      description: V(qcow2), V(vhdx), V(vhd) or V(raw).
+      type: str
+    disk:
+      description: The disk's number, from 1, as in the file name.
+      type: int
+    size:
+      description: Bytes of the file (a sparse file takes less on the disk).
+      type: int
+    sha256:
+      description: SHA256 of the file, as in the SHA256SUMS.
+      type: str
+sums:
+  description: The C(<name>.SHA256SUMS) file listing every file the export wrote.
+  returned: when images were written
+  type: str
+  version_added: 1.1.0
+sha256:
+  description: SHA256 of the OVA, as in the SHA256SUMS.
+  returned: when images were written with O(format=ova)
+  type: str
+  version_added: 1.1.0
 stale:
   description: True when an existing package was found stale and exported again (or would be, in check mode).
   returned: when that happened
@@ -457,7 +517,7 @@ from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.host impor
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.host.progress import ProgressFile
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.codec import CODECS
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.gentle import IONICE_CLASSES
-from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.plan import FORMATS
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.plan import FORMATS, IMAGE_FORMATS
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.formats.manifest import ALGORITHMS
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.formats.ovf import EXPORT_FLAGS
 
@@ -476,6 +536,7 @@ def main():
             accelerator_paths=dict(type="list", elements="path", default=[]),
             manifest=dict(type="str", default="sha256", choices=list(ALGORITHMS)),
             format=dict(type="str", default="ova", choices=list(FORMATS)),
+            images=dict(type="list", elements="str", default=[], choices=list(IMAGE_FORMATS)),
             max_hardware_version=dict(type="int"),
             export_flags=dict(type="list", elements="str", default=[], choices=list(EXPORT_FLAGS)),
             **signing_spec(),
@@ -522,7 +583,8 @@ def main():
     options = ExportOptions(
         src=params["src"], dest=params["dest"], force=params["force"], threads=params["threads"],
         compression=params["compression"], codec=params["codec"], manifest=params["manifest"],
-        name=params["name"], format=params["format"], max_hardware_version=params["max_hardware_version"],
+        name=params["name"], format=params["format"], images=params["images"],
+        max_hardware_version=params["max_hardware_version"],
         export_flags=params["export_flags"], private_key=params["private_key"],
         private_key_passphrase=params["private_key_passphrase"], certificate=params["certificate"],
         include_images=params["include_images"], refresh=params["refresh"],

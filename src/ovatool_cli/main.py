@@ -21,7 +21,7 @@ from .engine.edit import EditOptions, describe, edit_ova
 from .engine.errors import OvatoolError
 from .engine.export.codec import CODECS, PRESETS
 from .engine.export.gentle import IONICE_CLASSES
-from .engine.export.plan import FORMATS
+from .engine.export.plan import FORMATS, IMAGE_FORMATS
 from .engine.formats.manifest import ALGORITHMS
 from .engine.formats.ovf import EXPORT_FLAGS
 from .engine.export.run import ExportOptions, export_vm
@@ -180,7 +180,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         max_hardware_version=args.max_hardware_version, export_flags=args.export_flags or (),
         private_key=args.private_key, private_key_passphrase=os.environ.get("OVATOOL_KEY_PASSPHRASE"),
         certificate=args.certificate, include_images=args.include_images, check_mode=args.check,
-        appliance=load_spec(args.appliance), nice=args.nice, ionice=args.ionice,
+        images=args.images or (), appliance=load_spec(args.appliance), nice=args.nice, ionice=args.ionice,
         read_limit_mbps=args.read_limit_mbps, progress=progress)
     try:
         if args.output.lower().startswith("s3://"):
@@ -206,9 +206,12 @@ def cmd_export(args: argparse.Namespace) -> int:
         if not result["changed"] or args.check:
             print(result["msg"])
         else:
-            print(f"{result['dest']}: {result['size'] / MB:,.1f} MB, {len(result['disks'])} disk(s), "
+            what = f"{result['size'] / MB:,.1f} MB, " if result["format"] != "none" else ""
+            print(f"{result['dest']}: {what}{len(result['disks'])} disk(s), "
                   f"{result['elapsed_seconds']:.1f}s ({result['throughput_mbps']:,.0f} MB/s, "
                   f"{result['codec']} level {result['compression_level']}, {result['threads']} threads)")
+            for image in result.get("images", []):
+                print(f"{image['path']}: {image['size'] / MB:,.1f} MB, {image['format']}")
     return 0
 
 
@@ -306,7 +309,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--compression", default="fast", help=f"{', '.join(PRESETS)} or a level 1..9 (default: fast)")
     export.add_argument("--codec", default="auto", choices=["auto"] + list(CODECS))
     export.add_argument("--manifest", default="sha256", choices=list(ALGORITHMS))
-    export.add_argument("--format", default="ova", choices=list(FORMATS), help="one archive, or a folder of files")
+    export.add_argument("--format", default="ova", choices=list(FORMATS),
+                        help="one archive, a folder of files, or none (images only)")
+    export.add_argument("--image", dest="images", action="append", choices=list(IMAGE_FORMATS),
+                        help="also write each disk in this image format beside the package, from the same read "
+                             "(repeatable), with <name>.SHA256SUMS")
     export.add_argument("--max-hardware-version", type=int, help="cap the vmx-NN hardware version in the OVF")
     export.add_argument("--export-flag", dest="export_flags", action="append", choices=list(EXPORT_FLAGS),
                         help="keep MAC addresses, the BIOS UUID, or the other VMX keys (repeatable)")

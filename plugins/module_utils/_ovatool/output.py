@@ -81,6 +81,7 @@ class AtomicOutput:
         self.temp: Optional[str] = None
         self.file: Optional[BinaryIO] = None
         self.committed = False
+        self.prepared = False
         self.flusher: Optional[_Flusher] = None
 
     def __enter__(self) -> "AtomicOutput":
@@ -99,14 +100,21 @@ class AtomicOutput:
             raise OutputError("internal error: the output is not open", self.dest)
         return self.file
 
-    def commit(self) -> None:
+    def prepare(self) -> str:
+        """Everything but the rename: the temporary file is complete and on the disk; returns its path."""
         if self.file is None or self.temp is None:
             raise OutputError("internal error: commit() outside the with block", self.dest)
-        self._stop_flushing()
-        self.file.flush()
-        os.fsync(self.file.fileno())
-        self.file.close()
-        os.chmod(self.temp, FINAL_MODE)
+        if not self.prepared:
+            self._stop_flushing()
+            self.file.flush()
+            os.fsync(self.file.fileno())
+            self.file.close()
+            os.chmod(self.temp, FINAL_MODE)
+            self.prepared = True
+        return self.temp
+
+    def commit(self) -> None:
+        self.prepare()
         os.replace(self.temp, self.dest)
         self.committed = True
         fsync_dir(self.folder)

@@ -30,6 +30,16 @@ class DiskReader(Protocol):
         """Hint that [offset, offset+length) will be read soon: start reading it without waiting."""
 
 
+class BatchWriter(Protocol):
+    """Where the pipeline puts one disk: the streamOptimized VMDK and each image format (formats/imagefile)."""
+
+    def write_batch(self, batch) -> None:
+        """One formats/grains.GrainBatch, in ascending grain order."""
+
+    def finish(self) -> None:
+        ...
+
+
 class RandomAccess(Protocol):
     """A file read by offset: on this host, or behind a URL."""
 

@@ -28,17 +28,23 @@ from typing import Any, Callable, Dict, List, Tuple, Union
 from ..errors import OvatoolError
 
 CODECS = ("isal", "zlib-ng", "zlib")
-PRESETS = ("fast", "balanced", "max")
+PRESETS = ("fast", "balanced", "max", "none")
 
 # the level the probes of a grain run at: each codec's fastest. ISA-L has none: it deflates a random grain in
 # 90 microseconds into the same two stored blocks, faster than the probes and the stored stream take (100-125)
 _PROBE_LEVELS = {"isal": None, "zlib-ng": 1, "zlib": 1}
 # preset -> level, per codec, chosen for a similar ratio class across codecs.
 _LEVELS: Dict[str, Dict[str, int]] = {
-    "isal": {"fast": 2, "balanced": 3, "max": 3},
-    "zlib-ng": {"fast": 2, "balanced": 6, "max": 9},
-    "zlib": {"fast": 1, "balanced": 6, "max": 9},  # the standard library's level 1: 13 % faster than 2, 2 % larger
+    "isal": {"fast": 2, "balanced": 3, "max": 3, "none": 0},
+    "zlib-ng": {"fast": 2, "balanced": 6, "max": 9, "none": 0},
+    "zlib": {"fast": 1, "balanced": 6, "max": 9, "none": 0},  # the standard library's level 1: 13 % faster than 2
 }
+# level 0 ("none"): every grain goes out as stored blocks, and qcow2 images store their clusters as they are
+STORED_LEVEL = 0
+# a zlib header for a deflate stream with a 4 KiB window (CINFO 4): qcow2 inflates its clusters with 4 KiB, so a
+# grain compressed with that window serves both the VMDK (as a zlib stream) and qcow2 (the deflate inside it)
+QCOW2_WINDOW_BITS = 12
+_HEAD_4K = b"\x48\x0d"  # (0x48 * 256 + 0x0d) % 31 == 0
 _MODULES = {"isal": "isal.isal_zlib", "zlib-ng": "zlib_ng.zlib_ng", "zlib": "zlib"}
 
 PROBE = 4096  # bytes per probe: one file-system block
@@ -96,8 +102,11 @@ class Codec:
     compress: Callable[[Any], bytes]
     encode: Callable[[Any], Tuple[Any, ...]]
 
+    window_bits: int = 15
+
     def describe(self) -> str:
-        return f"{self.name} level {self.level}"
+        window = "" if self.window_bits == 15 else f", {1 << self.window_bits >> 10} KiB window"
+        return f"{self.name} level {self.level}{window}" if self.level else f"{self.name}, stored (no compression)"
 
 
 def _import(name: str):
@@ -127,8 +136,9 @@ def _level(name: str, compression: Union[str, int]) -> int:
     return number
 
 
-def select_codec(codec: str = "auto", compression: Union[str, int] = "fast") -> Codec:
-    """The codec to use: ``auto`` takes the fastest importable one."""
+def select_codec(codec: str = "auto", compression: Union[str, int] = "fast", window_bits: int = 15) -> Codec:
+    """The codec to use: ``auto`` takes the fastest importable one. ``window_bits`` 12 makes every compressed grain
+    a zlib stream with a 4 KiB window, whose deflate a qcow2 image stores as it is (compress once, write twice)."""
     wanted = (codec or "auto").strip().lower()
     if wanted == "auto":
         name = available()[0]
@@ -153,13 +163,25 @@ def select_codec(codec: str = "auto", compression: Union[str, int] = "fast") -> 
         return _raw(data, _level)
 
     probes = _PROBE_LEVELS[name] is not None
+    if window_bits != 15:
+        compressobj, deflated = module.compressobj, module.DEFLATED
 
-    def encode(data: Any, _raw=raw, _level=level) -> Tuple[Any, ...]:
-        if probes and incompressible(data, probe):
-            return stored_zlib(data, adler32)
-        packed = _raw(data, _level)
-        if len(packed) > stored_size(len(data)):  # the probes missed it: never larger than stored
-            return stored_zlib(data, adler32)
-        return (packed,)
+        def deflate(data: Any, _level=level, _wbits=-window_bits) -> Tuple[Any, ...]:
+            engine = compressobj(_level, deflated, _wbits)
+            return _HEAD_4K, engine.compress(data) + engine.flush(), _ADLER.pack(adler32(data))
 
-    return Codec(name, level, compress, encode)
+        if window_bits != QCOW2_WINDOW_BITS:
+            raise OvatoolError(f"internal error: window of {window_bits} bits")
+    else:
+        def deflate(data: Any, _raw=raw, _level=level) -> Tuple[Any, ...]:
+            return (_raw(data, _level),)
+
+    def encode(data: Any) -> Tuple[Any, ...]:
+        if level == STORED_LEVEL or probes and incompressible(data, probe):
+            return stored_zlib(data, adler32)
+        packed = deflate(data)
+        if sum(len(part) for part in packed) > stored_size(len(data)):  # the probes missed it: never larger
+            return stored_zlib(data, adler32)
+        return packed
+
+    return Codec(name, level, compress, encode, window_bits)

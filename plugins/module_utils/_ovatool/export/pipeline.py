@@ -18,12 +18,12 @@ import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Deque, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Deque, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from .codec import Codec
 from ..errors import ExportCancelled, OvatoolError
-from ..formats.stream import StreamVmdkWriter
-from ..protocols import DiskReader
+from ..formats.grains import GrainBatch
+from ..protocols import BatchWriter, DiskReader
 from ..ranges import merge_ranges
 from .gentle import ReadLimit
 from .profile import Profile, clock_of
@@ -83,9 +83,24 @@ def _split(start: int, end: int, size: int) -> Iterator[Tuple[int, int]]:
         start += count
 
 
-def compress_batch(data: bytearray, length: int, first_grain: int, encode: Callable[[Any], Tuple[Any, ...]],
+Encode = Callable[[Any], Tuple[Any, ...]]
+
+
+@dataclass
+class PipelineSettings:
+    """How one disk is read: threads, and what watches or limits the reading."""
+
+    threads: int = 0
+    progress: Optional[Progress] = None
+    cancelled: Optional[Callable[[], bool]] = None
+    profile: Optional[Profile] = None
+    read_limit: Optional[ReadLimit] = None
+
+
+def compress_batch(data: bytearray, length: int, first_grain: int, encode: Optional[Encode],
                    profile: Optional[Profile] = None) -> Tuple[bytes, List[Tuple[int, int]], int]:
-    """Grain records for ``data[:length]``: (blob, [(grain, sector in blob)], non-zero bytes)."""
+    """Grain records for ``data[:length]``: (blob, [(grain, sector in blob)], non-zero bytes). Without ``encode``
+    (no writer needs compressed grains) only the zero grains are found: every sector is -1 and the blob empty."""
     clock = clock_of(profile)
     spent = [0.0, 0.0, 0.0]  # zero detection, compression, grain records
     parts: List[bytes] = []
@@ -103,6 +118,10 @@ def compress_batch(data: bytearray, length: int, first_grain: int, encode: Calla
         if zero:
             continue
         grain = first_grain + index
+        data_bytes += end - at
+        if encode is None:
+            entries.append((grain, -1))
+            continue
         packed = encode(view[at:end])
         compressed = clock()
         spent[1] += compressed - detected
@@ -110,7 +129,6 @@ def compress_batch(data: bytearray, length: int, first_grain: int, encode: Calla
         parts += record
         entries.append((grain, sectors))
         sectors += sum(len(part) for part in record) // SECTOR
-        data_bytes += end - at
         spent[2] += clock() - compressed
     began = clock()
     blob = b"".join(parts)
@@ -130,16 +148,18 @@ def resolve_threads(threads: int) -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def run_pipeline(disk: DiskReader, writer: StreamVmdkWriter, codec: Codec, threads: int = 0,
-                 progress: Optional[Progress] = None,
-                 cancelled: Optional[Callable[[], bool]] = None, profile: Optional[Profile] = None,
-                 read_limit: Optional[ReadLimit] = None) -> DiskStats:
-    """Export one virtual disk's data into ``writer`` (a StreamVmdkWriter).
+def run_pipeline(disk: DiskReader, writers: Sequence[BatchWriter], codec: Optional[Codec],
+                 settings: Optional[PipelineSettings] = None) -> DiskStats:
+    """Export one virtual disk's data into every writer (the VMDK stream, images): one read, one compression.
 
+    ``codec`` None: no writer needs compressed grains (images only, or qcow2 with ``compression: none``).
     A fixed set of batch buffers circulates reader -> pool -> writer -> reader:
     nothing is allocated per batch, and the buffers bound the memory in use.
     """
-    workers = resolve_threads(threads)
+    settings = settings or PipelineSettings()
+    profile, read_limit, progress = settings.profile, settings.read_limit, settings.progress
+    workers = resolve_threads(settings.threads)
+    encode = codec.encode if codec is not None else None
     clock = clock_of(profile)
     stats = DiskStats()
     began = time.monotonic()
@@ -147,7 +167,7 @@ def run_pipeline(disk: DiskReader, writer: StreamVmdkWriter, codec: Codec, threa
     free: "queue.Queue[bytearray]" = queue.Queue()
     for _slot in range(in_flight + 1):
         free.put(bytearray(BATCH_GRAINS * GRAIN_BYTES))
-    finished: "queue.Queue[Optional[Tuple[Future, bytearray]]]" = queue.Queue()
+    finished: "queue.Queue[Optional[Tuple[Future, bytearray, int, int]]]" = queue.Queue()
     failure: List[BaseException] = []
 
     def write_loop() -> None:
@@ -155,13 +175,15 @@ def run_pipeline(disk: DiskReader, writer: StreamVmdkWriter, codec: Codec, threa
             item = finished.get()
             if item is None:
                 return
-            future, buffer = item
+            future, buffer, first, length = item
             try:
                 if not failure:
                     blob, entries, data_bytes = future.result()
                     if entries:
                         began_writing = clock()
-                        writer.write_grains(blob, entries)
+                        batch = GrainBatch(first, buffer, length, blob, entries)
+                        for writer in writers:
+                            writer.write_batch(batch)
                         if profile is not None:  # what the member's hashing and writing did not take
                             profile.add("stream framing", clock() - began_writing)
                     stats.data_bytes += data_bytes
@@ -176,7 +198,7 @@ def run_pipeline(disk: DiskReader, writer: StreamVmdkWriter, codec: Codec, threa
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ovatool-deflate")
     try:
         for first, length in read_ahead(disk, grain_batches(disk.allocated_ranges(), disk.capacity)):
-            if cancelled is not None and cancelled():
+            if settings.cancelled is not None and settings.cancelled():
                 raise ExportCancelled("the export was cancelled")
             buffer = free.get()
             if failure:
@@ -193,7 +215,8 @@ def run_pipeline(disk: DiskReader, writer: StreamVmdkWriter, codec: Codec, threa
             if read_limit is not None:
                 read_limit.consume(length)
             stats.allocated_bytes += length
-            finished.put((pool.submit(compress_batch, buffer, length, first, codec.encode, profile), buffer))
+            finished.put((pool.submit(compress_batch, buffer, length, first, encode, profile), buffer, first,
+                          length))
             if progress is not None:
                 progress(length)
     finally:
@@ -205,6 +228,7 @@ def run_pipeline(disk: DiskReader, writer: StreamVmdkWriter, codec: Codec, threa
         if isinstance(exc, (OvatoolError, OSError)):
             raise exc
         raise OvatoolError(f"compressing or writing failed: {exc}") from exc
-    writer.finish()
+    for writer in writers:
+        writer.finish()
     stats.seconds = time.monotonic() - began
     return stats

@@ -18,13 +18,15 @@ from ..formats import manifest, ovf
 from ..formats.appliance import Appliance, check_networks, merge_specs, parse_appliance
 from ..formats.vmx import DiskRef, VirtualMachine, load_vm, resolve_path
 from ..names import safe_name
-from .codec import Codec, select_codec
+from .codec import QCOW2_WINDOW_BITS, Codec, select_codec
 from .gentle import IONICE_CLASSES
 from .pipeline import resolve_threads
 from .profile import Profile
 from ..storage.retry import RETRY_SECONDS
 
-FORMATS = ("ova", "ovf")
+FORMATS = ("ova", "ovf", "none")  # none: images only, no package
+IMAGE_FORMATS = ("qcow2", "vhdx", "vhd", "raw")  # each a file in formats/, written in the package's pass
+SUMS_SUFFIX = ".SHA256SUMS"
 REMOTE = "s3://"  # destinations written through a presigned multipart upload (storage/multipart)
 
 # A progress callback receives a dict: disk, done_bytes, total_bytes, and so on.
@@ -65,6 +67,7 @@ class ExportOptions:
     # multipart upload the controller started (urls, complete_url, abort_url, part_size, fingerprint...)
     upload: Optional[Dict[str, Any]] = None
     retry_seconds: float = RETRY_SECONDS  # an upload retries until the store has not answered for this long
+    images: Sequence[str] = ()  # image formats written beside the package, from the same read (IMAGE_FORMATS)
 
 
 @dataclass(frozen=True)
@@ -93,8 +96,8 @@ class ExportPlan:
     vm: VirtualMachine
     name: str  # the appliance's name: <ovf:Name>, as the VMX (or the ``name`` option) says
     base: str  # the file-name stem of every member, from ``name`` made safe
-    dest: str  # the package: a .ova file, the folder of an OVF package, or an s3:// URL
-    format: str  # ova | ovf
+    dest: str  # the package: a .ova file, the folder of an OVF package, an s3:// URL; format none: the checksums
+    format: str  # ova | ovf | none
     codec: Codec
     threads: int
     algorithm: str  # manifest digest
@@ -106,6 +109,32 @@ class ExportPlan:
     side_files: Tuple[SideFile, ...]
     appliance: Appliance = field(default_factory=Appliance)
     warnings: Tuple[str, ...] = field(default=())
+    images: Tuple[str, ...] = field(default=())
+
+    @property
+    def package(self) -> bool:
+        """A package (OVA or OVF folder) is written; format none writes only images."""
+        return self.format != "none"
+
+    @property
+    def folder(self) -> str:
+        """Where the images and their checksums go: beside the package."""
+        return os.path.dirname(self.dest)
+
+    def image_path(self, index: int, image: str) -> str:
+        """``<name>-disk<N>.<format>`` for the disk at ``index`` (0-based)."""
+        return os.path.join(self.folder, f"{self.base}-disk{index + 1}.{image}")
+
+    @property
+    def sums_path(self) -> Optional[str]:
+        """The SHA256SUMS of everything the export writes, when it writes images."""
+        return os.path.join(self.folder, self.base + SUMS_SUFFIX) if self.images else None
+
+    def outputs(self) -> Tuple[str, ...]:
+        """Every path the export leaves: images, their checksums, the package (the lock and the fingerprint are
+        the package's, or the checksums' for format none)."""
+        images = tuple(self.image_path(i, image) for i in range(len(self.disks)) for image in self.images)
+        return images + ((self.sums_path,) if self.sums_path and self.package else ()) + (self.dest,)
 
     @property
     def remote(self) -> bool:
@@ -141,6 +170,11 @@ def resolve_dest(dest: str, base: str, fmt: str = "ova") -> str:
     ovf: a folder holding the files; ``dest/<base>`` when ``dest`` ends in a slash, else ``dest``
     itself (the package folder, created when complete).
     """
+    if fmt == "none":  # images only: a folder gets them, and <base>.SHA256SUMS stands for the set
+        folder = os.path.expanduser(dest)
+        if dest.lower().startswith(REMOTE) or not os.path.isdir(folder):
+            raise OutputError("format none writes images into a folder: dest must be an existing folder", dest)
+        return os.path.join(os.path.abspath(folder), base + SUMS_SUFFIX)
     if dest.lower().startswith(REMOTE):
         if fmt != "ova":
             raise OutputError("an s3:// destination takes an OVA (format: ova)", dest)
@@ -183,6 +217,20 @@ def _side_files(vm: VirtualMachine, base: str, first_id: int, include_images: bo
                  for number, (path, extension, cdrom) in enumerate(found, 1))
 
 
+def check_images(images: Sequence[str], fmt: str, dest: str) -> Tuple[str, ...]:
+    """The ``images`` option, checked before any disk is read."""
+    wanted = tuple(dict.fromkeys(str(image).strip().lower() for image in images or ()))
+    unknown = [image for image in wanted if image not in IMAGE_FORMATS]
+    if unknown:
+        raise OvatoolError(f'images: {", ".join(unknown)} is not an image format; use {", ".join(IMAGE_FORMATS)}')
+    if fmt == "none" and not wanted:
+        raise OvatoolError(f'format none writes no package, only images: give images ({", ".join(IMAGE_FORMATS)})')
+    if wanted and dest.lower().startswith(REMOTE):
+        raise OutputError("images are written into a local folder; an s3:// destination takes the OVA alone "
+                          "(export the images to a folder, then upload them with ova_upload)", dest)
+    return wanted
+
+
 def plan_export(options: ExportOptions) -> ExportPlan:
     """Check the options against the VMX and decide every name and path; reads no disk."""
     src = os.path.abspath(os.path.expanduser(options.src))
@@ -192,7 +240,8 @@ def plan_export(options: ExportOptions) -> ExportPlan:
                        "remove the encryption in VMware before exporting it", src)
     fmt = (options.format or "ova").lower()
     if fmt not in FORMATS:
-        raise OvatoolError(f'format "{options.format}" is not {" or ".join(FORMATS)}')
+        raise OvatoolError(f'format "{options.format}" is not {", ".join(FORMATS)}')
+    images = check_images(options.images, fmt, options.dest)
     flags = tuple(sorted(set(f.strip().lower() for f in options.export_flags or ())))
     unknown = [f for f in flags if f not in ovf.EXPORT_FLAGS]
     if unknown:
@@ -214,10 +263,11 @@ def plan_export(options: ExportOptions) -> ExportPlan:
                   for i, ref in enumerate(vm.disks))
     return ExportPlan(
         vmx=src, vm=vm, name=name, base=base, dest=resolve_dest(options.dest, base, fmt), format=fmt,
-        codec=select_codec(options.codec, options.compression), threads=resolve_threads(options.threads),
+        codec=select_codec(options.codec, options.compression,
+                            QCOW2_WINDOW_BITS if "qcow2" in images else 15), threads=resolve_threads(options.threads),
         algorithm=manifest.check_algorithm(options.manifest), flags=flags,
         max_hardware_version=options.max_hardware_version, include_images=options.include_images,
         signing=(options.private_key, options.certificate, options.private_key_passphrase)
         if options.private_key and options.certificate else None,
         disks=disks, side_files=_side_files(vm, base, len(disks) + 1, options.include_images, warnings),
-        appliance=appliance, warnings=tuple(warnings))
+        appliance=appliance, warnings=tuple(warnings), images=images)

@@ -11,6 +11,7 @@ import time
 import xml.etree.ElementTree as ET
 import zlib
 from contextlib import ExitStack
+from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..errors import OutputError, OvatoolError, VmxError, describe_os_error
@@ -26,14 +27,15 @@ from ..formats.vmdk import GRAIN_BYTES, GTES_PER_GT, SECTOR
 from ..formats.vmx import DiskRef, VirtualMachine
 from ..host.slots import ExportSlot
 from ..output import AtomicFolder, AtomicOutput, CancelOnSignal, DestLock, remove_leftovers
-from ..protocols import PackageWriter
+from ..protocols import BatchWriter, PackageWriter
 from ..storage.multipart import MultipartStream
 from ..storage.presigned import Link
 from ..storage.retry import RetryWindow
 from ..storage.urlbook import SignedUrls, renewal_path
 from .folder import FolderWriter
 from .gentle import Gentle, ReadLimit
-from .pipeline import allocated_bytes, run_pipeline
+from .images import ImageSet
+from .pipeline import PipelineSettings, allocated_bytes, run_pipeline
 from .plan import ExportOptions, ExportPlan, ProgressCallback, plan_export, resolve_dest
 from .profile import Profile
 
@@ -135,34 +137,35 @@ def package_bound(plan: ExportPlan, disks: List[VirtualDisk], signer: Optional[S
     return total
 
 
-def write_package(container: PackageWriter, plan: ExportPlan, disks: List[VirtualDisk],
-                  signer: Optional[Signer] = None, progress: Optional[ProgressCallback] = None,
-                  profile: Optional[Profile] = None, read_limit: Optional[ReadLimit] = None) -> Dict[str, Any]:
-    """Write the .ovf, .mf, optional .cert, the disks and the side files into ``container`` in one pass.
+@dataclass
+class WriteSettings:
+    """What shapes the writing of one export besides its plan: signing, watching, limiting, the images."""
 
-    ``container`` is an OvaWriter (tar) or a FolderWriter (``format: ovf``); both reserve the head
-    members and fill them at the end, once every size and digest is known.
-    """
-    vm = plan.vm
-    planned = _placeholder_disks(plan, disks)
-    side_sizes = {side.href: PLACEHOLDER for side in plan.side_files}
+    signer: Optional[Signer] = None
+    progress: Optional[ProgressCallback] = None
+    profile: Optional[Profile] = None
+    read_limit: Optional[ReadLimit] = None
+    images: List[List[BatchWriter]] = field(default_factory=list)  # per disk: its image writers (formats/)
 
-    reserved, mf_size, cert_size = _head_sizes(plan, planned, side_sizes, signer)
-    ovf_slot = container.reserve(plan.ovf_name, reserved)
-    mf_slot = container.reserve(plan.mf_name, mf_size)
-    cert_slot = container.reserve(plan.cert_name, cert_size) if signer else None
 
+def _write_disks(container: Optional[PackageWriter], plan: ExportPlan, disks: List[VirtualDisk],
+                 settings: WriteSettings) -> List[Dict[str, Any]]:
+    """Every disk, each in one read: into the package (a streamOptimized member) and into each of its images."""
+    vm, progress = plan.vm, settings.progress
     totals = [allocated_bytes(disk) for disk in disks] if progress else [0] * len(disks)
     done = 0
     results = []
     for index, (target, disk) in enumerate(zip(plan.disks, disks)):
         ref, href = target.ref, target.href
-        cid, long_id = _content_ids(f"{plan.name}|{href}|{disk.descriptor.cid:08x}|{disk.capacity}")
-        descriptor = render_stream_descriptor(
-            href, disk.capacity // 512, cid, long_id, _adapter_type(vm, ref, disk), vm.hardware_version,
-            disk.descriptor.ddb.get("ddb.toolsVersion"), disk.descriptor.ddb.get("ddb.toolsInstallType"))
-        member = container.member(href)
-        writer = StreamVmdkWriter(member.write, disk.capacity // 512, descriptor)
+        writers: List[BatchWriter] = list(settings.images[index]) if settings.images else []
+        member = None
+        if container is not None:
+            cid, long_id = _content_ids(f"{plan.name}|{href}|{disk.descriptor.cid:08x}|{disk.capacity}")
+            descriptor = render_stream_descriptor(
+                href, disk.capacity // 512, cid, long_id, _adapter_type(vm, ref, disk), vm.hardware_version,
+                disk.descriptor.ddb.get("ddb.toolsVersion"), disk.descriptor.ddb.get("ddb.toolsInstallType"))
+            member = container.member(href)
+            writers.insert(0, StreamVmdkWriter(member.write, disk.capacity // 512, descriptor))
         disk_done = 0
 
         def on_batch(length: int, _href: str = href, _index: int = index) -> None:
@@ -173,19 +176,42 @@ def write_package(container: PackageWriter, plan: ExportPlan, disks: List[Virtua
                 progress({"disk": _href, "disk_index": _index, "disks": len(disks), "disk_done": disk_done,
                           "disk_total": totals[_index], "done_bytes": done, "total_bytes": sum(totals)})
 
-        stats = run_pipeline(disk, writer, plan.codec, plan.threads, on_batch if progress else None,
-                             profile=profile, read_limit=read_limit)
-        member.close()
-        planned[index].populated = stats.data_bytes
-        planned[index].file_size = member.size
+        compressed = member is not None or any(getattr(w, "compressed", False) for w in writers)
+        stats = run_pipeline(disk, writers, plan.codec if compressed else None, PipelineSettings(
+            plan.threads, on_batch if progress else None, profile=settings.profile, read_limit=settings.read_limit))
+        if member is not None:
+            member.close()
         results.append({
             "source": disk.path, "href": href, "controller": ref.controller, "unit": ref.unit,
             "create_type": disk.create_type, "capacity_bytes": disk.capacity,
             "allocated_bytes": stats.allocated_bytes, "populated_bytes": stats.data_bytes,
-            "written_bytes": member.size, "seconds": round(stats.seconds, 3),
+            "written_bytes": member.size if member is not None else 0, "seconds": round(stats.seconds, 3),
         })
+    return results
+
+
+def write_package(container: PackageWriter, plan: ExportPlan, disks: List[VirtualDisk],
+                  settings: WriteSettings) -> Dict[str, Any]:
+    """Write the .ovf, .mf, optional .cert, the disks and the side files into ``container`` in one pass.
+
+    ``container`` is an OvaWriter (tar) or a FolderWriter (``format: ovf``); both reserve the head
+    members and fill them at the end, once every size and digest is known.
+    """
+    signer = settings.signer
+    planned = _placeholder_disks(plan, disks)
+    side_sizes = {side.href: PLACEHOLDER for side in plan.side_files}
+
+    reserved, mf_size, cert_size = _head_sizes(plan, planned, side_sizes, signer)
+    ovf_slot = container.reserve(plan.ovf_name, reserved)
+    mf_slot = container.reserve(plan.mf_name, mf_size)
+    cert_slot = container.reserve(plan.cert_name, cert_size) if signer else None
+
+    results = _write_disks(container, plan, disks, settings)
+    for index, result in enumerate(results):
+        planned[index].populated = result["populated_bytes"]
+        planned[index].file_size = result["written_bytes"]
     for side in plan.side_files:
-        side_sizes[side.href] = _copy_member(container, side.href, side.path, read_limit)
+        side_sizes[side.href] = _copy_member(container, side.href, side.path, settings.read_limit)
 
     ovf_digest = container.fill(ovf_slot, ovf.render(_envelope(plan, planned, side_sizes), pad_to=reserved))
     digests = [(plan.ovf_name, ovf_digest)] + list(container.digests)
@@ -214,6 +240,8 @@ def fingerprint(sources: List[str], plan: ExportPlan) -> str:
     shape = {"name": plan.name, "format": plan.format, "manifest": plan.algorithm, "flags": list(plan.flags),
              "max_hardware_version": plan.max_hardware_version, "include_images": plan.include_images,
              "signed": plan.signing is not None, "appliance": repr(plan.appliance)}
+    if plan.images:  # only then: packages exported before images existed stay current
+        shape["images"] = list(plan.images)
     return hashlib.sha256(json.dumps([files, shape], sort_keys=True).encode()).hexdigest()
 
 
@@ -258,6 +286,53 @@ def _open_upload(plan: ExportPlan, upload: Dict[str, Any], options: ExportOption
     return stream
 
 
+def _package_files(folder: AtomicFolder, plan: ExportPlan) -> List[Tuple[str, str]]:
+    """(temporary path, name in the sums) of every file of an OVF folder package."""
+    name = os.path.basename(plan.dest)
+    return [(os.path.join(folder.temp, member), f"{name}/{member}") for member in sorted(os.listdir(folder.temp))]
+
+
+def _write_outputs(plan: ExportPlan, disks: List[VirtualDisk], settings: WriteSettings,
+                   context: Tuple[Dict[str, Any], ExportOptions, int], result: Dict[str, Any]) -> Dict[str, Any]:
+    """Write the package and the images, in one pass over the disks, and commit them together."""
+    upload, options, mtime = context
+    with ExitStack() as outputs:
+        images = ImageSet(plan, [disk.capacity for disk in disks], mtime, outputs) if plan.images else None
+        if images is not None:
+            settings.images = images.writers
+        package: List[Tuple[str, str]] = []
+        commit: Any = None
+        if plan.format == "ovf":
+            folder = outputs.enter_context(AtomicFolder(plan.dest))
+            written = write_package(FolderWriter(folder.temp, plan.algorithm), plan, disks, settings)
+            package, commit = _package_files(folder, plan), folder.commit
+        elif plan.format == "none":
+            written = {"disks": _write_disks(None, plan, disks, settings), "members": [], "size": 0}
+        else:
+            out = outputs.enter_context(_open_upload(plan, upload, options) if plan.remote else AtomicOutput(plan.dest))
+            written = write_package(OvaWriter(out.stream, mtime, plan.algorithm, options.profile), plan, disks,
+                                    settings)
+            if not plan.remote:
+                package = [(out.prepare(), os.path.basename(plan.dest))]
+            commit = out.commit
+        if images is not None:
+            written["images"], hashes = images.checksums(package, plan.threads)
+            written["sums"] = images.sums.dest
+            if plan.format == "ova":
+                written["sha256"] = hashes[os.path.basename(plan.dest)]
+            images.commit()
+        if commit is not None:
+            try:
+                sent = commit()
+            except BaseException:
+                if images is not None:
+                    images.rollback()
+                raise
+            if plan.remote:
+                result.update(parts=sent["parts"], upload_peak_bytes=out.peak_held)
+    return written
+
+
 def export_vm(options: ExportOptions) -> Dict[str, Any]:
     """Export one VM; returns the result the module and the command report."""
     began = time.monotonic()
@@ -265,13 +340,15 @@ def export_vm(options: ExportOptions) -> Dict[str, Any]:
     dest = plan.dest
     result: Dict[str, Any] = {"dest": dest, "name": plan.name, "codec": plan.codec.name,
                               "compression_level": plan.codec.level, "threads": plan.threads,
-                              "manifest": plan.algorithm, "format": plan.format, "warnings": list(plan.warnings)}
+                              "manifest": plan.algorithm, "format": plan.format, "warnings": list(plan.warnings),
+                              "files": [] if plan.remote else list(plan.outputs())}
     upload = options.upload or {}
     if plan.remote and not upload:
         raise OutputError("an s3:// destination is written through the controller (the ova_export action, or the "
                           "ovatool command with boto3), which signs the upload", dest)
-    if not plan.remote and os.path.lexists(dest) and not options.force and not options.refresh:
-        result.update(changed=False, msg=f"{dest} exists; use force to overwrite it")
+    present = [] if plan.remote else [path for path in plan.outputs() if os.path.lexists(path)]
+    if present and not options.force and not options.refresh:
+        result.update(changed=False, msg=f"{present[-1]} exists; use force to overwrite it")
         return result
     signer = Signer(plan.signing[0], plan.signing[1], plan.signing[2], plan.algorithm) if plan.signing else None
 
@@ -294,38 +371,33 @@ def export_vm(options: ExportOptions) -> Dict[str, Any]:
             stack.enter_context(CancelOnSignal())
             if not plan.remote:
                 stack.enter_context(DestLock(dest, result["warnings"].append))
-                for leftover in remove_leftovers(dest):
-                    result["warnings"].append(f"removed {leftover}, left by an export of {dest} that was killed")
-        if not plan.remote and os.path.lexists(dest) and not options.force:
-            if read_fingerprint(dest) == stamp:
+                for path in plan.outputs():
+                    for leftover in remove_leftovers(path):
+                        result["warnings"].append(f"removed {leftover}, left by an export of {dest} that was killed")
+        present = [] if plan.remote else [path for path in plan.outputs() if os.path.lexists(path)]
+        if present and not options.force:
+            if read_fingerprint(dest) == stamp and len(present) == len(plan.outputs()):
                 result.update(changed=False, current=True, msg=f"{dest} is current: the sources have not changed")
                 return result
             result["stale"] = True
         if options.check_mode:
-            result.update(changed=True, msg=f"would export {len(disks)} disk(s) to {dest}")
+            images = f" and {len(disks) * len(plan.images)} image(s) beside it" if plan.images else ""
+            result.update(changed=True, msg=f"would export {len(disks)} disk(s) to {dest}{images}")
             return result
         if options.slots and options.slots_dir:
             note = getattr(options.progress, "note", None)
             stack.enter_context(ExportSlot(options.slots_dir, options.slots, note))
         mtime = source_mtime(sources)
         read_limit = ReadLimit(options.read_limit_mbps) if options.read_limit_mbps else None
+        settings = WriteSettings(signer, options.progress, options.profile, read_limit)
         try:
-            if plan.format == "ovf":
-                with AtomicFolder(dest) as folder:
-                    written = write_package(FolderWriter(folder.temp, plan.algorithm), plan, disks, signer,
-                                            options.progress, read_limit=read_limit)
-                    folder.commit()
-            else:
-                with (_open_upload(plan, upload, options) if plan.remote else AtomicOutput(dest)) as out:
-                    written = write_package(OvaWriter(out.stream, mtime, plan.algorithm, options.profile), plan,
-                                            disks, signer, options.progress, options.profile, read_limit)
-                    sent = out.commit()
-                if plan.remote:
-                    result.update(fingerprint=stamp, parts=sent["parts"], upload_peak_bytes=out.peak_held)
+            written = _write_outputs(plan, disks, settings, (upload, options, mtime), result)
         except OSError as exc:
             # sources raise DiskFormatError/VmxError for their own read errors: this is the output
             raise OutputError(f"writing failed: {describe_os_error(exc)}", dest) from None
-        if not plan.remote:
+        if plan.remote:
+            result["fingerprint"] = stamp
+        else:
             write_fingerprint(dest, stamp)
     elapsed = time.monotonic() - began
     allocated = sum(d["allocated_bytes"] for d in written["disks"])

@@ -72,6 +72,10 @@ class StreamVmdkWriter:
         if self.position > MAX_OUTPUT_SECTORS:
             raise OvatoolError("the compressed disk exceeds 2 TiB, the limit of the streamOptimized format")
 
+    def write_batch(self, batch) -> None:
+        """The pipeline's batch (formats/grains.GrainBatch): its grain records."""
+        self.write_grains(batch.blob, batch.entries)
+
     def finish(self) -> None:
         self._flush_gt()
         gd_sectors = -(-self.num_gts * 4 // SECTOR)

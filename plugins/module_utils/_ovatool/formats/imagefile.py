@@ -1,0 +1,73 @@
+# Copyright (c) ovatool.vmware contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What every disk image writer (raw, VHD, VHDX, qcow2) writes through, and what they share.
+
+An image is written front to back. Zeros are not written but skipped: in a local file they become holes (a sparse
+file, read back as zeros), and the head a format can only know at the end (qcow2's header, VHDX's allocation
+table) is skipped the same way and filled in by ``fill`` when the image is finished, as the OVA's head is.
+"""
+from __future__ import annotations
+
+from typing import Any, BinaryIO, Protocol
+
+from ..errors import OvatoolError
+from .grains import GrainBatch
+from .vmdk import GRAIN_BYTES
+
+
+class ImageWriter(Protocol):
+    """One disk written in one image format, batch by batch in ascending grain order."""
+
+    format: str  # qcow2, vhdx, vhd, raw
+    extension: str
+
+    def write_batch(self, batch: GrainBatch) -> None:
+        ...
+
+    def finish(self) -> None:
+        """Write the tables and the head; the file is complete afterwards."""
+
+
+class ImageFile:
+    """A file written front to back: ``write`` appends, ``skip`` leaves zeros (a hole) to fill or to keep."""
+
+    def __init__(self, file: BinaryIO) -> None:
+        self.file = file
+        self.position = 0
+
+    def write(self, data: Any) -> None:
+        self.file.write(data)
+        self.position += len(data)
+
+    def skip(self, size: int) -> None:
+        if size:
+            self.position += size
+            self.file.seek(self.position)
+
+    def skip_to(self, offset: int) -> None:
+        if offset < self.position:
+            raise OvatoolError(f"internal error: image data at {offset} after {self.position} was written")
+        self.skip(offset - self.position)
+
+    def align(self, size: int) -> None:
+        self.skip(-self.position % size)
+
+    def fill(self, offset: int, data: Any) -> None:
+        """Write over bytes skipped earlier."""
+        self.file.seek(offset)
+        self.file.write(data)
+        self.file.seek(self.position)
+
+    def end(self) -> None:
+        """The file ends at the position, even when it ends in skipped zeros."""
+        self.file.flush()
+        self.file.truncate(self.position)
+        self.file.seek(self.position)
+
+
+def copy_grains(out: ImageFile, base: int, batch: GrainBatch) -> None:
+    """The batch's non-zero grains at ``base`` + their offset in the disk; zero grains stay holes."""
+    for grain, _sector in batch.entries:
+        out.skip_to(base + grain * GRAIN_BYTES)
+        out.write(batch.grain(grain))
