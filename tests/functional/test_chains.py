@@ -11,24 +11,11 @@ import struct
 import pytest
 
 from support import ovacheck, vmfactory
+from support.vmfactory import qemu_io, snapshot_child as child
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.errors import OvatoolError
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.run import ExportOptions, export_vm
 
 MiB = 1024 * 1024
-
-
-def qemu_io(path: str, *commands: str) -> None:
-    argv = ["qemu-io", "-f", "vmdk"]
-    for command in commands:
-        argv += ["-c", command]
-    vmfactory.run(argv + [path])
-
-
-def child(folder, name: str, parent: str) -> str:
-    path = os.path.join(str(folder), name)
-    vmfactory.run(["qemu-img", "create", "-q", "-f", "vmdk", "-o", "zeroed_grain=on", "-b", parent, "-F", "vmdk",
-                   path])
-    return path
 
 
 def rewrite_descriptor(path: str, change) -> None:

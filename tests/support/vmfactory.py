@@ -117,6 +117,21 @@ def convert(raw: str, vmdk: str, subformat: str, adapter: str = "lsilogic") -> s
     return vmdk
 
 
+def qemu_io(path: str, *commands: str) -> None:
+    """Write into a VMDK with qemu-io (``write -P 0x11 0 1M``, ``write -z 151M 2M``)."""
+    argv = ["qemu-io", "-f", "vmdk"]
+    for command in commands:
+        argv += ["-c", command]
+    run(argv + [path])
+
+
+def snapshot_child(folder, name: str, parent: str) -> str:
+    """A snapshot (delta) VMDK ``name`` in ``folder`` over ``parent``, as VMware's snapshots chain them."""
+    path = os.path.join(str(folder), name)
+    run(["qemu-img", "create", "-q", "-f", "vmdk", "-o", "zeroed_grain=on", "-b", parent, "-F", "vmdk", path])
+    return path
+
+
 def write_vmx(path: str, name: str, disks: List[Tuple[str, str]], extra: Optional[Dict[str, str]] = None,
               guest_os: str = "ubuntu-64") -> str:
     """A VMX with the given disks: [(address like 'scsi0:0', file name)]."""

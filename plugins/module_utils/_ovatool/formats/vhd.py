@@ -22,7 +22,10 @@ MIB = 1 << 20
 MAX_BYTES = 2040 << 30  # the largest fixed VHD Azure and qemu take (qemu: VHD_MAX_SECTORS)
 _EPOCH_2000 = 946684800  # 2000-01-01T00:00:00Z, the footer's time origin
 _FOOTER = struct.Struct(">8sIIQI4sI4sQQHBBII16sB427x")
-CREATOR = b"ovat"  # not "vpc " or "qemu": readers then take the size from the footer, not from the geometry
+# readers (qemu among them) take the disk's size from the footer only for the creators known to mean it ("win " of
+# Hyper-V, "qem2", "d2v ", "CTXS", "tap"), and otherwise from the CHS geometry, which cannot express most sizes and
+# would cut the disk short: so "win ", as Hyper-V and Azure's own tools write it
+CREATOR = b"win "
 DISK_FIXED = 2
 
 
