@@ -75,8 +75,8 @@ options:
     description:
       - V(fast), V(balanced), V(max), V(none), or a zlib-style level from V(1) to V(9).
       - Presets are mapped per codec to levels of a similar ratio; the result reports the level used.
-      - V(none) writes the VMDK's grains as stored deflate blocks (level 0: fastest, largest) and the clusters of a
-        qcow2 image uncompressed.
+      - V(none) writes the VMDK's grains as stored deflate blocks (level 0, the fastest and largest) and the clusters
+        of a qcow2 image uncompressed.
     type: str
     default: fast
   codec:

@@ -259,6 +259,67 @@ def run_peer(vmdk_convert: str, level: int, vmdk: str, out_dir: str) -> Dict[str
     return stats
 
 
+IMAGE_RUNS = [("qcow2", ["-O", "qcow2", "-c"]), ("vhdx", ["-O", "vhdx"]), ("vhd", ["-O", "vpc", "-o", "subformat=fixed"])]
+
+
+def run_export_images(vmx: str, out_dir: str, images: List[str], python: str) -> Dict[str, object]:
+    """ova_export through Ansible writing the OVA and ``images`` in one pass; every file removed afterwards."""
+    args = dict(src=vmx, dest=os.path.join(out_dir, "bench.ova"), force=True, images=images)
+    stats, result = run_ansible("ovatool.vmware.ova_export", args, out_dir, python)
+    files = result["files"]
+    stats.update(engine=result["elapsed_seconds"], vmdk_bytes=result["disks"][0]["written_bytes"],
+                 out_bytes=sum(os.path.getsize(path) for path in files),
+                 image_bytes={image["format"]: image["size"] for image in result.get("images", [])})
+    for path in files + [os.path.join(out_dir, ".bench.ova.source")]:
+        if os.path.exists(path):
+            os.unlink(path)
+    return stats
+
+
+def run_qemu_image(vmdk: str, out_dir: str, image: str, argv: List[str]) -> Dict[str, object]:
+    out = os.path.join(out_dir, f"qemu.{image}")
+    stats = measure(["qemu-img", "convert"] + argv + [vmdk, out])
+    stats["out_bytes"] = os.path.getsize(out)
+    os.unlink(out)
+    return stats
+
+
+def images_compare(vmx: str, work: str, rounds: int, python: str) -> None:
+    """The OVA alone, the OVA with qcow2, VHDX and VHD from the same read, and qemu-img convert to each of those
+    from the source VMDK, alternating; best of ``rounds``."""
+    vmdk = os.path.join(os.path.dirname(vmx), "disk.vmdk")
+    runs = [("ovatool OVA alone", lambda: run_export_images(vmx, work, [], python)),
+            ("ovatool OVA + qcow2 + vhdx + vhd", lambda: run_export_images(vmx, work, ["qcow2", "vhdx", "vhd"], python))]
+    runs += [(f"qemu-img convert {' '.join(argv)}", lambda image=image, argv=argv: run_qemu_image(vmdk, work, image, argv))
+             for image, argv in IMAGE_RUNS]
+    samples: Dict[str, List[Dict[str, object]]] = {}
+    for round_no in range(rounds):
+        order = runs if round_no % 2 == 0 else list(reversed(runs))
+        for label, run in order:
+            print(f"  {label} (round {round_no + 1})", flush=True)
+            samples.setdefault(label, []).append(run())
+    best = {label: min(found, key=lambda s: s["wall"]) for label, found in samples.items()}
+    alone, both = best[runs[0][0]], best[runs[1][0]]
+    qemu_sum = sum(best[label]["wall"] for label, _run in runs[2:])
+    print("| run | wall s | engine s | output MiB | peak RSS MiB |")
+    print("|---|---:|---:|---:|---:|")
+    for label, stat in best.items():
+        engine = f"{stat['engine']:.1f}" if "engine" in stat else ""
+        print(f"| {label} | {stat['wall']:.1f} | {engine} | {stat['out_bytes'] / 2 ** 20:,.0f} | {stat['rss_mib']:.0f} |")
+    print(f"| qemu-img, the three added up | {qemu_sum:.1f} | | | |")
+    print()
+    print(f"OVA + 3 images against the OVA alone: {both['wall'] / alone['wall']:.2f}x wall "
+          f"({both['engine'] / alone['engine']:.2f}x engine); target at most 1.3x")
+    print(f"qemu-img's three runs against the OVA + 3 images: {qemu_sum / both['wall']:.1f}x "
+          f"(the OVA and qemu-img's three: {(qemu_sum + alone['wall']) / both['wall']:.1f}x); target at least 8x")
+    print(f"the OVA's disk with a 4 KiB window (compressed once for qcow2): {both['vmdk_bytes']:,} bytes against "
+          f"{alone['vmdk_bytes']:,} ({both['vmdk_bytes'] / alone['vmdk_bytes'] - 1:+.2%})")
+    for image, size in sorted(both["image_bytes"].items()):
+        qemu = next(best[label] for label, _run in runs[2:] if label.startswith("qemu-img") and
+                    IMAGE_RUNS[[i for i, _a in IMAGE_RUNS].index(image)][1][1] in label)
+        print(f"  {image}: {size / 2 ** 20:,.0f} MiB, qemu-img's {qemu['out_bytes'] / 2 ** 20:,.0f} MiB")
+
+
 def evict(vmx: str) -> None:
     """Drop the VM's files from the page cache (``--cold``): a hypervisor host's VM disks are rarely in it."""
     folder = os.path.dirname(vmx)
@@ -385,6 +446,9 @@ def main() -> int:
     parser.add_argument("--cold", action="store_true",
                         help="main table and --profile: drop the VM's files from the page cache before every "
                              "run (every tool alike), as on a hypervisor host whose VM disks are not cached")
+    parser.add_argument("--images", action="store_true",
+                        help="only: the OVA alone, the OVA with qcow2, VHDX and VHD in the same pass, and qemu-img "
+                             "convert to each of those")
     parser.add_argument("--vmdk-convert", default=None,
                         help="path of VMware's vmdk-convert (open-vmdk) to run beside qemu-img")
     args = parser.parse_args()
@@ -402,6 +466,11 @@ def main() -> int:
             for kind in args.formats.split(","):
                 print(f"{kind}:", flush=True)
                 s3_compare(vmx[kind], work, args.rounds, python)
+            return 0
+        if args.images:
+            for kind in args.formats.split(","):
+                print(f"{kind}:", flush=True)
+                images_compare(vmx[kind], work, args.rounds, python)
             return 0
         if args.profile:
             for kind in args.formats.split(","):

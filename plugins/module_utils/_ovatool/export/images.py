@@ -59,8 +59,8 @@ class ImageSet:
         listed += package
         with ThreadPoolExecutor(max_workers=max(1, min(threads, len(listed)))) as pool:
             digests = list(pool.map(lambda item: file_digest(item[0], "sha256"), listed))
-        self.sums.stream.write("".join(f"{digest}  {name}\n" for digest, (_path, name) in zip(digests, listed))
-                          .encode("utf-8"))
+        lines = "".join(f"{digest}  {name}\n" for digest, (_path, name) in zip(digests, listed))
+        self.sums.stream.write(lines.encode("utf-8"))
         images = [{"path": output.dest, "format": image, "disk": disk, "size": os.path.getsize(output.temp or ""),
                    "sha256": digest} for (output, image, disk), digest in zip(self.files, digests)]
         return images, {name: digest for digest, (_path, name) in zip(digests[len(self.files):], package)}

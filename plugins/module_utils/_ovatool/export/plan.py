@@ -263,8 +263,8 @@ def plan_export(options: ExportOptions) -> ExportPlan:
                   for i, ref in enumerate(vm.disks))
     return ExportPlan(
         vmx=src, vm=vm, name=name, base=base, dest=resolve_dest(options.dest, base, fmt), format=fmt,
-        codec=select_codec(options.codec, options.compression,
-                            QCOW2_WINDOW_BITS if "qcow2" in images else 15), threads=resolve_threads(options.threads),
+        codec=select_codec(options.codec, options.compression, QCOW2_WINDOW_BITS if "qcow2" in images else 15),
+        threads=resolve_threads(options.threads),
         algorithm=manifest.check_algorithm(options.manifest), flags=flags,
         max_hardware_version=options.max_hardware_version, include_images=options.include_images,
         signing=(options.private_key, options.certificate, options.private_key_passphrase)

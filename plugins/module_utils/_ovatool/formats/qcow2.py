@@ -85,10 +85,11 @@ class Qcow2Writer:
         out = self.out
         for grain, sector in batch.entries:
             index = grain // L2_ENTRIES
-            if index != self.l2_index:
+            if index != self.l2_index or self.l2 is None:
                 self._flush_l2()
                 self.l2_index = index
                 self.l2 = array("Q", [0]) * L2_ENTRIES
+            table = self.l2
             packed = batch.deflated(sector) if self.compressed else None
             data = batch.grain(grain)
             if packed is not None and len(data) == CLUSTER and len(packed) < CLUSTER:
@@ -106,8 +107,7 @@ class Qcow2Writer:
                 out.skip(CLUSTER - len(data))
                 entry = COPIED | at
                 self._count(at, CLUSTER)
-            assert self.l2 is not None
-            self.l2[grain % L2_ENTRIES] = entry
+            table[grain % L2_ENTRIES] = entry
 
     def finish(self) -> None:
         out = self.out
