@@ -22,6 +22,9 @@ from ..protocols import BatchWriter
 from .codec import STORED_LEVEL
 from .plan import ExportPlan
 
+# written strictly front to back: hashed as they are written (qcow2 and VHDX fill their head last: read back)
+SEQUENTIAL = ("raw", "vhd")
+
 
 def _writer(image: str, out: ImageFile, capacity: int, seed: str, plan: ExportPlan, mtime: int) -> BatchWriter:
     if image == "qcow2":
@@ -39,13 +42,16 @@ class ImageSet:
     def __init__(self, plan: ExportPlan, capacities: List[int], mtime: int, stack: ExitStack) -> None:
         self.plan = plan
         self.files: List[Tuple[AtomicOutput, str, int]] = []  # output, format, disk number (1-based)
+        self.sinks: List[ImageFile] = []
         self.writers: List[List[BatchWriter]] = []
         for index, capacity in enumerate(capacities):
             own = []
             for image in plan.images:
                 output = stack.enter_context(AtomicOutput(plan.image_path(index, image)))
                 seed = f"{plan.name}|disk{index + 1}|{image}|{capacity}|{mtime}"
-                own.append(_writer(image, ImageFile(output.stream), capacity, seed, plan, mtime))
+                sink = ImageFile(output.stream, hashed=image in SEQUENTIAL)
+                own.append(_writer(image, sink, capacity, seed, plan, mtime))
+                self.sinks.append(sink)
                 self.files.append((output, image, index + 1))
             self.writers.append(own)
         # format none: the sums are the destination itself
@@ -57,8 +63,10 @@ class ImageSet:
         ``threads`` threads and write the sums; returns the images' result entries and the package's hashes."""
         listed = [(output.prepare(), os.path.basename(output.dest)) for output, _image, _disk in self.files]
         listed += package
+        known = [sink.digest.hexdigest() if sink.digest is not None else None for sink in self.sinks]
+        known += [None] * len(package)
         with ThreadPoolExecutor(max_workers=max(1, min(threads, len(listed)))) as pool:
-            digests = list(pool.map(lambda item: file_digest(item[0], "sha256"), listed))
+            digests = list(pool.map(lambda item: item[1] or file_digest(item[0][0], "sha256"), zip(listed, known)))
         lines = "".join(f"{digest}  {name}\n" for digest, (_path, name) in zip(digests, listed))
         self.sums.stream.write(lines.encode("utf-8"))
         images = [{"path": output.dest, "format": image, "disk": disk, "size": os.path.getsize(output.temp or ""),

@@ -139,6 +139,47 @@ def compress_batch(data: bytearray, length: int, first_grain: int, encode: Optio
     return blob, entries, data_bytes
 
 
+class _Release:
+    """A batch buffer shared by several writers: back to the free pool when the last one is done with it."""
+
+    def __init__(self, buffer: bytearray, users: int, free: "queue.Queue[bytearray]") -> None:
+        self.buffer, self.users, self.free = buffer, users, free
+        self.lock = threading.Lock()
+
+    def __call__(self) -> None:
+        with self.lock:
+            self.users -= 1
+            last = self.users == 0
+        if last:
+            self.free.put(self.buffer)
+
+
+class _WriterThread(threading.Thread):
+    """One more writer of a disk (an image) on a thread of its own: writing, and hashing what it writes, beside
+    the other writers. Batches queue up to the pipeline's buffers, which bound them."""
+
+    def __init__(self, writer: BatchWriter, failure: List[BaseException]) -> None:
+        super().__init__(name="ovatool-image", daemon=True)
+        self.writer = writer
+        self.failure = failure
+        self.batches: "queue.Queue[Optional[Tuple[GrainBatch, _Release]]]" = queue.Queue()
+        self.start()
+
+    def run(self) -> None:
+        while True:
+            item = self.batches.get()
+            if item is None:
+                return
+            batch, release = item
+            try:
+                if not self.failure:
+                    self.writer.write_batch(batch)
+            except BaseException as exc:  # handed to the calling thread; keep draining
+                self.failure.append(exc)
+            finally:
+                release()
+
+
 def resolve_threads(threads: int) -> int:
     if threads and threads > 0:
         return threads
@@ -152,6 +193,7 @@ def run_pipeline(disk: DiskReader, writers: Sequence[BatchWriter], codec: Option
                  settings: Optional[PipelineSettings] = None) -> DiskStats:
     """Export one virtual disk's data into every writer (the VMDK stream, images): one read, one compression.
 
+    The first writer runs on the pipeline's writer thread, every other one (the images) on a thread of its own.
     ``codec`` None: no writer needs compressed grains (images only, or qcow2 with ``compression: none``).
     A fixed set of batch buffers circulates reader -> pool -> writer -> reader:
     nothing is allocated per batch, and the buffers bound the memory in use.
@@ -169,6 +211,7 @@ def run_pipeline(disk: DiskReader, writers: Sequence[BatchWriter], codec: Option
         free.put(bytearray(BATCH_GRAINS * GRAIN_BYTES))
     finished: "queue.Queue[Optional[Tuple[Future, bytearray, int, int]]]" = queue.Queue()
     failure: List[BaseException] = []
+    others = [_WriterThread(writer, failure) for writer in writers[1:]]
 
     def write_loop() -> None:
         while True:
@@ -176,14 +219,17 @@ def run_pipeline(disk: DiskReader, writers: Sequence[BatchWriter], codec: Option
             if item is None:
                 return
             future, buffer, first, length = item
+            release = _Release(buffer, 1, free)
             try:
                 if not failure:
                     blob, entries, data_bytes = future.result()
                     if entries:
                         began_writing = clock()
                         batch = GrainBatch(first, buffer, length, blob, entries)
-                        for writer in writers:
-                            writer.write_batch(batch)
+                        release.users += len(others)
+                        for other in others:
+                            other.batches.put((batch, release))
+                        writers[0].write_batch(batch)
                         if profile is not None:  # what the member's hashing and writing did not take
                             profile.add("stream framing", clock() - began_writing)
                     stats.data_bytes += data_bytes
@@ -191,7 +237,7 @@ def run_pipeline(disk: DiskReader, writers: Sequence[BatchWriter], codec: Option
             except BaseException as exc:  # handed to the calling thread; keep draining
                 failure.append(exc)
             finally:
-                free.put(buffer)
+                release()
 
     writer_thread = threading.Thread(target=write_loop, name="ovatool-writer", daemon=True)
     writer_thread.start()
@@ -222,6 +268,9 @@ def run_pipeline(disk: DiskReader, writers: Sequence[BatchWriter], codec: Option
     finally:
         finished.put(None)
         writer_thread.join()
+        for other in others:
+            other.batches.put(None)
+            other.join()
         pool.shutdown(wait=True)
     if failure:
         exc = failure[0]

@@ -9,7 +9,8 @@ table) is skipped the same way and filled in by ``fill`` when the image is finis
 """
 from __future__ import annotations
 
-from typing import Any, BinaryIO, Protocol
+import hashlib
+from typing import Any, BinaryIO, Optional, Protocol
 
 from ..errors import OvatoolError
 from .grains import GrainBatch
@@ -29,21 +30,34 @@ class ImageWriter(Protocol):
         """Write the tables and the head; the file is complete afterwards."""
 
 
-class ImageFile:
-    """A file written front to back: ``write`` appends, ``skip`` leaves zeros (a hole) to fill or to keep."""
+_ZEROS = bytes(1 << 20)  # fed to the hash for skipped zeros: a MiB stays in the CPU's cache
 
-    def __init__(self, file: BinaryIO) -> None:
+
+class ImageFile:
+    """A file written front to back: ``write`` appends, ``skip`` leaves zeros (a hole) to fill or to keep.
+
+    ``hashed``: the file's SHA256 is computed as it is written, zeros included, so that it need not be read back;
+    for formats that never ``fill`` (raw, VHD). A ``fill`` drops it (the caller then reads the file back)."""
+
+    def __init__(self, file: BinaryIO, hashed: bool = False) -> None:
         self.file = file
         self.position = 0
+        self.digest: Optional[Any] = hashlib.sha256() if hashed else None
 
     def write(self, data: Any) -> None:
         self.file.write(data)
         self.position += len(data)
+        if self.digest is not None:
+            self.digest.update(data)
 
     def skip(self, size: int) -> None:
         if size:
             self.position += size
             self.file.seek(self.position)
+            if self.digest is not None:
+                for _chunk in range(size // len(_ZEROS)):
+                    self.digest.update(_ZEROS)
+                self.digest.update(_ZEROS[:size % len(_ZEROS)])
 
     def skip_to(self, offset: int) -> None:
         if offset < self.position:
@@ -55,6 +69,7 @@ class ImageFile:
 
     def fill(self, offset: int, data: Any) -> None:
         """Write over bytes skipped earlier."""
+        self.digest = None
         self.file.seek(offset)
         self.file.write(data)
         self.file.seek(self.position)
