@@ -136,6 +136,22 @@ def _level(name: str, compression: Union[str, int]) -> int:
     return number
 
 
+def _raw_deflater(module: Any, level: int, wbits: int) -> Callable[[Any], bytes]:
+    """Raw deflate with a window of 2^-wbits bytes: ``compress(data, level, wbits)`` where the module takes it (ISA-L,
+    zlib-ng, Python 3.11's zlib), else a compressor per call (Python 3.8 to 3.10: slower to set up)."""
+    try:
+        module.compress(b"probe", level, wbits)
+    except TypeError:
+        compressobj, deflated = module.compressobj, module.DEFLATED
+
+        def deflate(data: Any) -> bytes:
+            engine = compressobj(level, deflated, wbits)
+            return engine.compress(data) + engine.flush()
+        return deflate
+    compress = module.compress
+    return lambda data: compress(data, level, wbits)
+
+
 def select_codec(codec: str = "auto", compression: Union[str, int] = "fast", window_bits: int = 15) -> Codec:
     """The codec to use: ``auto`` takes the fastest importable one. ``window_bits`` 12 makes every compressed grain
     a zlib stream with a 4 KiB window, whose deflate a qcow2 image stores as it is (compress once, write twice)."""
@@ -164,14 +180,12 @@ def select_codec(codec: str = "auto", compression: Union[str, int] = "fast", win
 
     probes = _PROBE_LEVELS[name] is not None
     if window_bits != 15:
-        compressobj, deflated = module.compressobj, module.DEFLATED
-
-        def deflate(data: Any, _level=level, _wbits=-window_bits) -> Tuple[Any, ...]:
-            engine = compressobj(_level, deflated, _wbits)
-            return _HEAD_4K, engine.compress(data) + engine.flush(), _ADLER.pack(adler32(data))
-
         if window_bits != QCOW2_WINDOW_BITS:
             raise OvatoolError(f"internal error: window of {window_bits} bits")
+        raw_deflate = _raw_deflater(module, level, -window_bits)
+
+        def deflate(data: Any) -> Tuple[Any, ...]:
+            return _HEAD_4K, raw_deflate(data), _ADLER.pack(adler32(data))
     else:
         def deflate(data: Any, _raw=raw, _level=level) -> Tuple[Any, ...]:
             return (_raw(data, _level),)
