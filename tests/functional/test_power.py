@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 
 import pytest
 
@@ -46,7 +47,7 @@ def vms(tmp_path):
 def test_vmrun_soft_shutdown_and_restart(tmp_path, vms):
     tool = double(tmp_path, "vmrun", {"running": [vms["web"]]})
     engine = Vmrun(tool, "ws")
-    off = set_power(vms["web"], "powered_off", engine, poll=0.01)
+    off = set_power(vms["web"], "powered_off", engine, pace=(0.01, time.sleep))
     assert off == {"vmx": vms["web"], "backend": "vmrun", "state_before": "powered_on", "state": "powered_off",
                    "changed": True}
     assert set_power(vms["web"], "powered_off", engine)["changed"] is False
@@ -96,7 +97,7 @@ def test_vim_cmd(tmp_path):
         "7": {"name": "web01", "file": "[datastore1] web01/web01.vmx", "state": "on", "no_tools": False}}})
     engine = VimCmd(tool, volumes=str(volumes))
     assert engine.vmid(vmx) == "7"
-    assert set_power(vmx, "powered_off", engine, poll=0.01)["state_before"] == "powered_on"
+    assert set_power(vmx, "powered_off", engine, pace=(0.01, time.sleep))["state_before"] == "powered_on"
     assert ["vmsvc/power.shutdown", "7"] in state_of(tool)["calls"]
     assert set_power(vmx, "powered_on", engine)["state"] == "powered_on"
     assert state_of(tool)["vms"]["3"]["state"] == "on", "another VM was touched"

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import os
 import struct
-from typing import Dict
+from typing import Dict, Tuple
 
 SECTOR = 512
 
 
 def _write_descriptor(path: str, create_type: str, extent_type: str, extent_name: str, sectors: int,
-                      parent_hint: str, parent_cid: str, cid: str = "5eed0001") -> str:
+                      parent: Tuple[str, str], cid: str = "5eed0001") -> str:
+    """``parent``: (file name hint, CID)."""
+    parent_hint, parent_cid = parent
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(
             "# Disk DescriptorFile\nversion=1\nencoding=\"UTF-8\"\n"
@@ -51,7 +53,7 @@ def cowd_delta(folder: str, name: str, capacity_sectors: int, grains: Dict[int, 
         _write_body(handle, (gd_offset, struct.pack(f"<{tables}I", *directory)),
                     (gt_offset, struct.pack(f"<{len(table_entries)}I", *table_entries)), payload, grain_sectors)
     return _write_descriptor(os.path.join(folder, f"{name}.vmdk"), "vmfsSparse", "VMFSSPARSE",
-                             os.path.basename(delta), capacity_sectors, parent_hint, parent_cid)
+                             os.path.basename(delta), capacity_sectors, (parent_hint, parent_cid))
 
 
 def _write_body(handle, directory, tables, payload, grain_sectors: int) -> None:
@@ -90,4 +92,4 @@ def sesparse_delta(folder: str, name: str, capacity_sectors: int, grains: Dict[i
         _write_body(handle, (gd_offset, struct.pack(f"<{tables}Q", *[0x1000000000000000 | i for i in range(tables)])),
                     (tables_offset, struct.pack(f"<{len(table_entries)}Q", *table_entries)), payload, grain_sectors)
     return _write_descriptor(os.path.join(folder, f"{name}.vmdk"), "seSparse", "SESPARSE",
-                             os.path.basename(delta), capacity_sectors, parent_hint, parent_cid)
+                             os.path.basename(delta), capacity_sectors, (parent_hint, parent_cid))

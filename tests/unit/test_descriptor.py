@@ -72,7 +72,7 @@ def test_embedded_descriptor_ends_at_the_first_nul():
 
 
 def test_render_stream_descriptor_parses_back():
-    text = desc.render_stream_descriptor('we"ird.vmdk', 204800, 0x1234ABCD, "a" * 32, "lsilogic", 19)
+    text = desc.render_stream_descriptor('we"ird.vmdk', 204800, (0x1234ABCD, "a" * 32), "lsilogic", 19)
     parsed = desc.parse_descriptor(text, "x")
     assert parsed.create_type == "streamOptimized" and parsed.cid == 0x1234ABCD
     assert parsed.extents[0].sectors == 204800 and parsed.extents[0].file_name == "we_ird.vmdk"

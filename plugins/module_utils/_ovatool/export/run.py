@@ -162,8 +162,8 @@ def _write_disks(container: Optional[PackageWriter], plan: ExportPlan, disks: Li
         if container is not None:
             cid, long_id = _content_ids(f"{plan.name}|{href}|{disk.descriptor.cid:08x}|{disk.capacity}")
             descriptor = render_stream_descriptor(
-                href, disk.capacity // 512, cid, long_id, _adapter_type(vm, ref, disk), vm.hardware_version,
-                disk.descriptor.ddb.get("ddb.toolsVersion"), disk.descriptor.ddb.get("ddb.toolsInstallType"))
+                href, disk.capacity // 512, (cid, long_id), _adapter_type(vm, ref, disk), vm.hardware_version,
+                (disk.descriptor.ddb.get("ddb.toolsVersion"), disk.descriptor.ddb.get("ddb.toolsInstallType")))
             member = container.member(href)
             writers.insert(0, StreamVmdkWriter(member.write, disk.capacity // 512, descriptor))
         disk_done = 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from ..errors import DiskFormatError, VmxError
 from .vmx import python_encoding
@@ -136,14 +136,15 @@ def geometry(capacity_sectors: int) -> Dict[str, int]:
 def render_stream_descriptor(
     file_name: str,
     capacity_sectors: int,
-    cid: int,
-    long_content_id: str,
+    ids: Tuple[int, str],
     adapter_type: str,
     hardware_version: int,
-    tools_version: Optional[str] = None,
-    tools_install_type: Optional[str] = None,
+    tools: Tuple[Optional[str], Optional[str]] = (None, None),
 ) -> str:
-    """The descriptor embedded in a streamOptimized disk (docs/formats.md, streamOptimized)."""
+    """The descriptor embedded in a streamOptimized disk (docs/formats.md, streamOptimized). ``ids``: the CID and
+    the long content ID; ``tools``: VMware Tools' version and install type, as the source disk says."""
+    cid, long_content_id = ids
+    tools_version, tools_install_type = tools
     geo = geometry(capacity_sectors)
     safe_name = file_name.replace('"', "_")
     lines = [

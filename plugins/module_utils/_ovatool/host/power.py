@@ -23,7 +23,7 @@ import re
 import shutil
 import subprocess
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..errors import OvatoolError, describe_os_error
 from ..fileio import replace_small_file
@@ -168,8 +168,10 @@ def backend(name: str = "auto", vmrun_path: Optional[str] = None, vmrun_type: Op
 
 
 def set_power(vmx: str, state: str, engine, timeout: float = 300, force: bool = False, check_mode: bool = False,
-              sleep: Callable[[float], None] = time.sleep, poll: float = 2.0) -> Dict[str, object]:
-    """Bring the VM to ``state``; returns state_before, state and changed."""
+              pace: Tuple[float, Callable[[float], None]] = (2.0, time.sleep)) -> Dict[str, object]:
+    """Bring the VM to ``state``; returns state_before, state and changed. ``pace``: seconds between two looks
+    at a VM shutting down, and how to wait them."""
+    poll, sleep = pace
     if state not in STATES:
         raise PowerError(f'unknown state "{state}": use {", ".join(STATES)}')
     if not os.path.isfile(vmx):
