@@ -18,7 +18,9 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from .errors import OutputError, OvatoolError, describe_os_error, os_error
 from .formats import manifest, ovf
-from .formats.appliance import apply_appliance, describe_envelope, parse_appliance
+from .formats.appliance import parse_appliance
+from .formats.appliance_read import describe_envelope
+from .formats.appliance_write import apply_appliance
 from .formats.ova import OvaWriter
 from .formats.sign import Signer
 from .output import AtomicOutput

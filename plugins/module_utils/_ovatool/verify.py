@@ -27,7 +27,7 @@ from .errors import OvatoolError, os_error
 from .fileio import LocalFile
 from .export.pipeline import resolve_threads
 from .formats import manifest
-from .formats.appliance import check_envelope
+from .formats.appliance_read import check_envelope
 from .formats.ovf import MAX_OVF_BYTES, OVF2, descriptor_namespace, local_name, parse_ovf
 from .formats.streamcheck import check_stream
 from .formats.vmdk import MAGIC

@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from ..errors import OutputError, OvatoolError, VmxError, describe_os_error
 from ..fileio import replace_small_file
 from ..formats import manifest, ovf
-from ..formats.appliance import apply_appliance
+from ..formats.appliance_write import apply_appliance
 from ..formats.descriptor import render_stream_descriptor
 from ..formats.disk import VirtualDisk, open_disk
 from ..formats.ova import OvaWriter

@@ -8,17 +8,14 @@ with types, qualifiers and per-configuration values), EULAs, the annotation, dep
 memory per configuration, network names, ``vmw:ExtraConfig`` and VMware's IP assignment settings. The keys and
 shapes are those of VMware's ova-compose (open-vmdk), so its YAML sections can be pasted.
 
-``parse_appliance`` checks a spec completely, naming the key path of the first problem, before anything is read
-or written. ``apply_appliance`` writes the sections the spec names into an OVF Envelope, replacing the ones it
-already has of those kinds and leaving the others as they were, so that applying the same spec twice gives the
-same descriptor (what ``ova_edit`` relies on for idempotence).
+This file is the model and its checking: ``parse_appliance`` checks a spec completely, naming the key path of the
+first problem, before anything is read or written. ``appliance_write.apply_appliance`` writes it into an OVF
+Envelope; ``appliance_read`` reads it back (``describe_envelope``) and checks an envelope's (``check_envelope``).
 """
 from __future__ import annotations
 
-import copy
 import math
 import re
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -145,7 +142,7 @@ def _identifier(value: Any, where: str, pattern: "re.Pattern[str]" = ID) -> str:
     return text
 
 
-def _typed_value(value: Any, kind: str, where: str) -> str:
+def typed_value(value: Any, kind: str, where: str) -> str:
     """``value`` as the OVF text of a property of type ``kind``, or an error saying why it does not fit."""
     if kind == "boolean":
         return "true" if _flag(value, where) else "false"
@@ -169,7 +166,7 @@ def _typed_value(value: Any, kind: str, where: str) -> str:
     return _text(value, where)
 
 
-def _qualifiers(value: Any, where: str) -> Tuple[str, ...]:
+def parse_qualifiers(value: Any, where: str) -> Tuple[str, ...]:
     items = value if isinstance(value, list) else [q for q in re.split(r",(?![^{]*\})", _text(value, where)) if q.strip()]
     out = []
     for number, item in enumerate(items):
@@ -180,7 +177,7 @@ def _qualifiers(value: Any, where: str) -> Tuple[str, ...]:
     return tuple(out)
 
 
-def _check_qualifiers(text: str, qualifiers: Sequence[str], where: str) -> None:
+def check_qualifiers(text: str, qualifiers: Sequence[str], where: str) -> None:
     for qualifier in qualifiers:
         match = _QUALIFIER.match(qualifier)
         if match is None:
@@ -202,7 +199,7 @@ def _property(key: str, spec: Any, where: str, categories: Sequence[str], config
     kind = _text(spec.get("type", "string"), f"{where}.type")
     if kind not in TYPES:
         raise _fail(f"{where}.type", f"{kind!r} is not one of {', '.join(TYPES)}")
-    qualifiers = _qualifiers(spec["qualifiers"], f"{where}.qualifiers") if spec.get("qualifiers") else ()
+    qualifiers = parse_qualifiers(spec["qualifiers"], f"{where}.qualifiers") if spec.get("qualifiers") else ()
     category = spec.get("category")
     if category is not None and _text(category, f"{where}.category") not in categories:
         raise _fail(f"{where}.category", f"{category!r} is not declared in this product section's categories")
@@ -213,16 +210,16 @@ def _property(key: str, spec: Any, where: str, categories: Sequence[str], config
         # ova-compose: {default: v, configurations: {id: v}}; or directly {configuration id: v}
         values = raw.get("configurations", {}) if set(raw) <= {"default", "configurations"} else raw
         if "default" in raw and set(raw) <= {"default", "configurations"}:
-            default = _typed_value(raw["default"], kind, f"{where}.value.default")
+            default = typed_value(raw["default"], kind, f"{where}.value.default")
         for config, value in _mapping(values, f"{where}.value").items():
             if config not in configurations:
                 raise _fail(f"{where}.value.{config}", "is not a declared configuration")
-            per_configuration.append((config, _typed_value(value, kind, f"{where}.value.{config}")))
+            per_configuration.append((config, typed_value(value, kind, f"{where}.value.{config}")))
     elif raw is not None:
-        default = _typed_value(raw, kind, f"{where}.value")
+        default = typed_value(raw, kind, f"{where}.value")
     for text, at in [(default, f"{where}.value")] + [(v, f"{where}.value.{c}") for c, v in per_configuration]:
         if text is not None:
-            _check_qualifiers(text, qualifiers, at)
+            check_qualifiers(text, qualifiers, at)
     return Property(key, kind, default, tuple(per_configuration),
                     _flag(spec.get("user_configurable", False), f"{where}.user_configurable"),
                     _flag(spec.get("password", False), f"{where}.password"),
@@ -232,7 +229,7 @@ def _property(key: str, spec: Any, where: str, categories: Sequence[str], config
                     _text(category, f"{where}.category") if category is not None else None, qualifiers)
 
 
-_PRODUCT_FIELDS = (("product", "Product"), ("vendor", "Vendor"), ("version", "Version"),
+PRODUCT_FIELDS = (("product", "Product"), ("vendor", "Vendor"), ("version", "Version"),
                    ("full_version", "FullVersion"), ("product_url", "ProductUrl"), ("vendor_url", "VendorUrl"),
                    ("app_url", "AppUrl"))
 
@@ -250,7 +247,7 @@ def _product(spec: Any, where: str, configurations: Sequence[str]) -> Product:
     properties = tuple(_property(key, value, f"{where}.properties.{key}", [c for c, _l in categories], configurations)
                        for key, value in _mapping(spec.get("properties") or {}, f"{where}.properties").items())
     return Product(
-        fields=tuple((element, _text(spec[key], f"{where}.{key}")) for key, element in _PRODUCT_FIELDS
+        fields=tuple((element, _text(spec[key], f"{where}.{key}")) for key, element in PRODUCT_FIELDS
                      if spec.get(key) is not None),
         info=_text(spec.get("info") or "Information about the installed software", f"{where}.info"),
         class_=_identifier(spec["class"], f"{where}.class") if spec.get("class") else None,
@@ -374,337 +371,3 @@ def merge_specs(common: Optional[Dict[str, Any]], own: Optional[Dict[str, Any]])
     merged = dict(common or {})
     merged.update(own or {})
     return merged
-
-
-# -- writing into an Envelope -----------------------------------------------------------------------------
-class _Writer:
-    def __init__(self, envelope: ET.Element, ns: str) -> None:
-        self.env = envelope
-        self.ns = ns
-        systems = [child for child in envelope if child.tag == self.q("VirtualSystem")]
-        if len(systems) != 1:
-            raise ApplianceError("appliance: the descriptor must hold exactly one VirtualSystem "
-                                 f"(it holds {len(systems)}; VirtualSystemCollections are not edited)")
-        self.system = systems[0]
-        hardware = self.system.find(self.q("VirtualHardwareSection"))
-        if hardware is None:
-            raise ApplianceError("appliance: the VirtualSystem has no VirtualHardwareSection")
-        self.hardware = hardware
-
-    def q(self, tag: str, ns: Optional[str] = None) -> str:
-        return f"{{{ns or self.ns}}}{tag}"
-
-    def element(self, parent: ET.Element, tag: str, text: Optional[str] = None, index: Optional[int] = None,
-                **attrs: str) -> ET.Element:
-        made = ET.Element(self.q(tag), {self.q(k): v for k, v in attrs.items() if v is not None})
-        if text is not None:
-            made.text = text
-        if index is None:
-            parent.append(made)
-        else:
-            parent.insert(index, made)
-        return made
-
-    def section(self, tag: str, info: str) -> ET.Element:
-        made = ET.Element(self.q(tag))
-        ET.SubElement(made, self.q("Info")).text = info
-        return made
-
-
-def _rasd(item: ET.Element, name: str) -> Optional[ET.Element]:
-    return item.find(f"{{{RASD}}}{name}")
-
-
-def _instance_ids(hardware: ET.Element) -> List[int]:
-    ids = []
-    for item in hardware:
-        found = _rasd(item, "InstanceID")
-        if found is not None and (found.text or "").strip().isdigit():
-            ids.append(int(found.text.strip()))
-    return ids
-
-
-def _product_section(w: _Writer, product: Product) -> ET.Element:
-    section = w.section("ProductSection", product.info)
-    if product.class_:
-        section.set(w.q("class"), product.class_)
-    if product.instance:
-        section.set(w.q("instance"), product.instance)
-    for element, text in product.fields:
-        w.element(section, element, text)
-    groups: List[Tuple[Optional[str], List[Property]]] = [(None, [p for p in product.properties if not p.category])]
-    groups += [(label, [p for p in product.properties if p.category == cid]) for cid, label in product.categories]
-    for label, members in groups:
-        if label is not None:
-            w.element(section, "Category", label)
-        for prop in members:
-            attrs = {"key": prop.key, "type": prop.type,
-                     "qualifiers": ",".join(prop.qualifiers) if prop.qualifiers else None,
-                     "userConfigurable": "true" if prop.user_configurable else "false", "value": prop.value,
-                     "password": "true" if prop.password else None}
-            made = w.element(section, "Property", **attrs)
-            if prop.label is not None:
-                w.element(made, "Label", prop.label)
-            if prop.description is not None:
-                w.element(made, "Description", prop.description)
-            for config, value in prop.per_configuration:
-                w.element(made, "Value", value=value, configuration=config)
-    return section
-
-
-def _apply_configurations(w: _Writer, appliance: Appliance) -> None:
-    configurations = appliance.configurations or ()
-    for old in w.env.findall(w.q("DeploymentOptionSection")):
-        w.env.remove(old)
-    section = w.section("DeploymentOptionSection", "Deployment options")
-    for config in configurations:
-        made = w.element(section, "Configuration", id=config.id,
-                         default="true" if config.id == appliance.default_configuration else None)
-        w.element(made, "Label", config.label)
-        w.element(made, "Description", config.description)
-    w.env.insert(list(w.env).index(w.system), section)
-    # CPU (3) and memory (4) per configuration, rebuilt each time: the first Item of each kind is the base and
-    # keeps its value for the configurations without an override (ovf:configuration lists them); every override
-    # is a copy of it after it. Earlier overrides (Items of that kind with ovf:configuration) are dropped first.
-    hardware = w.hardware
-    bases = {}
-    for resource in ("3", "4"):
-        same = [i for i in hardware if _rasd(i, "ResourceType") is not None
-                and (_rasd(i, "ResourceType").text or "").strip() == resource]
-        if not same:
-            continue
-        bases[resource] = same[0]
-        for item in same[1:]:
-            if item.get(w.q("configuration")) is not None:
-                hardware.remove(item)
-        if w.q("configuration") in same[0].attrib:
-            del same[0].attrib[w.q("configuration")]
-    next_id = max(_instance_ids(hardware) or [0]) + 1
-    for resource, field, unit in (("3", "cpus", "virtual CPU(s)"), ("4", "memory", "MB of memory")):
-        base = bases.get(resource)
-        if base is None:
-            continue
-        overriding = [c for c in configurations if getattr(c, field) is not None]
-        if not overriding:
-            continue
-        rest = [c.id for c in configurations if getattr(c, field) is None]
-        if rest:
-            base.set(w.q("configuration"), " ".join(rest))
-        position = list(hardware).index(base)
-        for offset, config in enumerate(overriding, 0 if not rest else 1):
-            item = base if not rest and offset == 0 else copy.deepcopy(base)
-            item.set(w.q("configuration"), config.id)
-            value = getattr(config, field)
-            _rasd(item, "VirtualQuantity").text = str(value)
-            if _rasd(item, "ElementName") is not None:
-                _rasd(item, "ElementName").text = f"{value}{' ' if resource == '3' else ''}{unit}"
-            if item is not base:
-                _rasd(item, "InstanceID").text = str(next_id)
-                next_id += 1
-                hardware.insert(position + offset, item)
-
-
-def _apply_networks(w: _Writer, appliance: Appliance) -> None:
-    section = w.env.find(w.q("NetworkSection"))
-    nics = [i for i in w.hardware if _rasd(i, "ResourceType") is not None
-            and (_rasd(i, "ResourceType").text or "").strip() == "10"]
-    renamed: Dict[str, str] = {}
-    described: Dict[str, str] = {}
-    for match, name, description in appliance.networks or ():
-        hits = [n for n in nics if (_rasd(n, "ElementName") is not None and _rasd(n, "ElementName").text == match)
-                or (_rasd(n, "Connection") is not None and _rasd(n, "Connection").text == match)]
-        networks = {(_rasd(n, "Connection").text or "") for n in hits if _rasd(n, "Connection") is not None}
-        if section is not None:
-            networks |= {net.get(w.q("name")) for net in section.findall(w.q("Network"))
-                         if net.get(w.q("name")) == match}
-        if not hits and not networks:
-            raise ApplianceError(f"appliance.networks.{match}: no NIC (ethernetN) or network has that name")
-        for nic in hits:
-            connection = _rasd(nic, "Connection")
-            old = connection.text or ""
-            if name:
-                connection.text = name
-                description_el = _rasd(nic, "Description")
-                if description_el is not None and description_el.text:
-                    description_el.text = description_el.text.replace(f'"{old}"', f'"{name}"')
-            described[name or old] = description or described.get(name or old, "")
-        for old in networks:
-            if name:
-                renamed[old] = name
-            if description:
-                described[name or old] = description
-    if section is None:
-        return
-    seen = set()
-    for net in list(section.findall(w.q("Network"))):
-        current = renamed.get(net.get(w.q("name")), net.get(w.q("name")))
-        # NICs that now share a name share one entry
-        if current in seen:
-            section.remove(net)
-            continue
-        seen.add(current)
-        net.set(w.q("name"), current)
-        if described.get(current):
-            text = net.find(w.q("Description"))
-            if text is None:
-                text = w.element(net, "Description")
-            text.text = described[current]
-
-
-def _apply_extra_configs(w: _Writer, appliance: Appliance) -> None:
-    keys = {key for key, _value, _required in appliance.extra_configs or ()}
-    for element in list(w.hardware.findall(f"{{{VMW}}}ExtraConfig")):
-        if element.get(f"{{{VMW}}}key") in keys:
-            w.hardware.remove(element)
-    for key, value, required in appliance.extra_configs or ():
-        ET.SubElement(w.hardware, f"{{{VMW}}}ExtraConfig", {w.q("required"): "true" if required else "false",
-                                                            f"{{{VMW}}}key": key, f"{{{VMW}}}value": value})
-
-
-def apply_appliance(envelope: ET.Element, appliance: Appliance, ns: str = OVF1) -> None:
-    """Write the sections ``appliance`` names into ``envelope`` (in place), replacing those of the same kinds."""
-    if appliance.empty:
-        return
-    w = _Writer(envelope, ns)
-    system = w.system
-    kinds = []
-    if appliance.annotation is not None:
-        kinds.append("AnnotationSection")
-    if appliance.products is not None:
-        kinds.append("ProductSection")
-    if appliance.eulas is not None:
-        kinds.append("EulaSection")
-    for kind in kinds:
-        for old in system.findall(w.q(kind)):
-            system.remove(old)
-    if appliance.ip_assignment is not None:
-        for old in system.findall(f"{{{VMW}}}IpAssignmentSection"):
-            system.remove(old)
-    # after Info and Name: annotation, products, EULAs, IP assignment; then the OS and hardware sections
-    at = max(list(system).index(e) for e in system if e.tag in (w.q("Info"), w.q("Name"))) + 1
-    new: List[ET.Element] = []
-    if appliance.annotation is not None and appliance.annotation[0]:
-        section = w.section("AnnotationSection", appliance.annotation[1])
-        w.element(section, "Annotation", appliance.annotation[0])
-        new.append(section)
-    for product in appliance.products or ():
-        new.append(_product_section(w, product))
-    for text in appliance.eulas or ():
-        section = w.section("EulaSection", "An end-user license agreement")
-        w.element(section, "License", text)
-        new.append(section)
-    if appliance.ip_assignment is not None:
-        section = ET.Element(f"{{{VMW}}}IpAssignmentSection", {
-            w.q("required"): "false", f"{{{VMW}}}protocols": appliance.ip_assignment[0],
-            f"{{{VMW}}}schemes": appliance.ip_assignment[1]})
-        ET.SubElement(section, w.q("Info")).text = "Supported IP assignment schemes"
-        new.append(section)
-    for offset, section in enumerate(new):
-        system.insert(at + offset, section)
-    if appliance.products is not None:
-        transports = []
-        for product in appliance.products:
-            transports += [t for t in product.transports if t not in transports]
-        if transports:
-            w.hardware.set(w.q("transport"), " ".join(transports))
-        elif w.q("transport") in w.hardware.attrib:
-            del w.hardware.attrib[w.q("transport")]
-    if appliance.configurations is not None:
-        _apply_configurations(w, appliance)
-    if appliance.networks is not None:
-        _apply_networks(w, appliance)
-    if appliance.extra_configs is not None:
-        _apply_extra_configs(w, appliance)
-
-
-# -- reading them back --------------------------------------------------------------------------------------
-def _child_text(element: ET.Element, ns: str, tag: str) -> Optional[str]:
-    found = element.find(f"{{{ns}}}{tag}")
-    return None if found is None else (found.text or "")
-
-
-def describe_envelope(envelope: ET.Element, ns: str = OVF1) -> Dict[str, Any]:
-    """What a descriptor says about the appliance, as plain data (for ``ovatool info`` and ``ova_info``)."""
-
-    def a(name: str) -> str:
-        return f"{{{ns}}}{name}"
-
-    system = envelope.find(a("VirtualSystem"))
-    products = []
-    for section in envelope.iter(a("ProductSection")):
-        fields = {key: _child_text(section, ns, element) for key, element in _PRODUCT_FIELDS
-                  if section.find(a(element)) is not None}
-        properties = []
-        category = None
-        for child in section:
-            if child.tag == a("Category"):
-                category = child.text or ""
-            elif child.tag == a("Property"):
-                properties.append({
-                    "key": child.get(a("key")), "type": child.get(a("type")), "value": child.get(a("value")),
-                    "user_configurable": child.get(a("userConfigurable"), "false").lower() == "true",
-                    "password": child.get(a("password"), "false").lower() == "true",
-                    "label": _child_text(child, ns, "Label"), "description": _child_text(child, ns, "Description"),
-                    "category": category, "qualifiers": child.get(a("qualifiers")),
-                    "values": {v.get(a("configuration")): v.get(a("value")) for v in child.findall(a("Value"))}})
-        products.append(dict(fields, info=_child_text(section, ns, "Info"), **{"class": section.get(a("class"))},
-                             instance=section.get(a("instance")), properties=properties))
-    configurations = [{"id": c.get(a("id")), "label": _child_text(c, ns, "Label"),
-                       "description": _child_text(c, ns, "Description"),
-                       "default": c.get(a("default"), "false").lower() == "true"}
-                      for c in envelope.iter(a("Configuration"))]
-    hardware = system.find(a("VirtualHardwareSection")) if system is not None else None
-    annotation = system.find(a("AnnotationSection")) if system is not None else None
-    return {
-        "name": _child_text(system, ns, "Name") if system is not None else None,
-        "product_sections": products,
-        "annotation": _child_text(annotation, ns, "Annotation") if annotation is not None else None,
-        "eulas": [_child_text(e, ns, "License") for e in envelope.iter(a("EulaSection"))],
-        "configurations": configurations,
-        "default_configuration": next((c["id"] for c in configurations if c["default"]), None),
-        "networks": [{"name": n.get(a("name")), "description": _child_text(n, ns, "Description")}
-                     for n in envelope.iter(a("Network"))],
-        "transports": (hardware.get(a("transport")) or "").split() if hardware is not None else [],
-        "extra_configs": {e.get(f"{{{VMW}}}key"): e.get(f"{{{VMW}}}value")
-                          for e in (hardware.findall(f"{{{VMW}}}ExtraConfig") if hardware is not None else [])},
-    }
-
-
-def check_envelope(envelope: ET.Element, ns: str = OVF1) -> List[str]:
-    """Problems of the appliance sections of a descriptor: property types, values and qualifiers, the default
-    configuration, transports."""
-    problems = []
-
-    def a(name: str) -> str:
-        return f"{{{ns}}}{name}"
-
-    defaults = [c.get(a("id")) for c in envelope.iter(a("Configuration")) if c.get(a("default"), "").lower() == "true"]
-    if len(defaults) > 1:
-        problems.append(f"DeploymentOptionSection: {len(defaults)} configurations are marked default "
-                        f"({', '.join(defaults)}); at most one may be")
-    for section in envelope.iter(a("ProductSection")):
-        for prop in section.findall(a("Property")):
-            key = prop.get(a("key")) or "?"
-            where = f"ProductSection property {key!r}"
-            kind = prop.get(a("type")) or ""
-            if kind not in TYPES:
-                problems.append(f"{where}: type {kind!r} is not one of DSP0243's ({', '.join(TYPES)})")
-                continue
-            try:
-                qualifiers = _qualifiers(prop.get(a("qualifiers")) or "", where + " qualifiers")
-                values = [(prop.get(a("value")), "ovf:value")]
-                values += [(v.get(a("value")), f"Value for configuration {v.get(a('configuration'))!r}")
-                           for v in prop.findall(a("Value"))]
-                for value, what in values:
-                    if value is None or (value == "" and kind == "string"):
-                        continue
-                    text = _typed_value(value, kind, f"{where} {what}")
-                    _check_qualifiers(text, qualifiers, f"{where} {what}")
-            except ApplianceError as exc:
-                problems.append(exc.message)
-    for hardware in envelope.iter(a("VirtualHardwareSection")):
-        for transport in (hardware.get(a("transport")) or "").split():
-            if transport not in TRANSPORTS:
-                problems.append(f"VirtualHardwareSection: ovf:transport {transport!r} is not one of "
-                                f"{', '.join(TRANSPORTS)}")
-    return problems
