@@ -184,22 +184,27 @@ class ActionModule(HostModuleAction):
 
     @staticmethod
     def _renew(renewer, host, jid, name, progress_file, progress):
-        """[renewal] when the job's upload URLs are past half their life, else []; a failure is said, and tried
-        again next round (the host waits for fresh URLs up to its retry_seconds once the old ones expire)."""
-        upload = (progress or {}).get("upload")
-        if not progress_file or not renewer.due(jid, upload, time.time()):
-            return []
-        try:
-            urls = renewer.renew(jid, upload)
-        except (OvatoolError, KeyError, TypeError, ValueError) as exc:
-            display.warning(f"{host} | {name}: cannot renew the upload's URLs: {exc}")
-            return []
-        except Exception as exc:  # pylint: disable=broad-except  # boto3's errors: no credentials, no endpoint
-            display.warning(f"{host} | {name}: cannot renew the upload's URLs: {type(exc).__name__}: {exc}")
-            return []
-        display.display(f"{host} | {name}: renewed the upload's URLs ({len(urls['parts'])} parts) for "
-                        f"{urls['expires'] - time.time():.0f} s")
-        return [{"progress_file": progress_file, "urls": urls}]
+        """[renewal] for each of the job's uploads (the OVA's, and its images' under ``uploads``) whose URLs are
+        past half their life; a failure is said, and tried again next round (the host waits for fresh URLs up to
+        its retry_seconds once the old ones expire)."""
+        progress = progress or {}
+        uploads = [progress.get("upload")] + list(progress.get("uploads") or [])
+        renewals = []
+        for upload in uploads:
+            if not progress_file or not renewer.due(jid, upload, time.time()):
+                continue
+            try:
+                urls = renewer.renew(jid, upload)
+            except (OvatoolError, KeyError, TypeError, ValueError) as exc:
+                display.warning(f"{host} | {name}: cannot renew the upload's URLs: {exc}")
+                continue
+            except Exception as exc:  # pylint: disable=broad-except  # boto3's errors: no credentials, no endpoint
+                display.warning(f"{host} | {name}: cannot renew the upload's URLs: {type(exc).__name__}: {exc}")
+                continue
+            display.display(f"{host} | {name}: renewed the upload's URLs ({len(urls['parts'])} parts) for "
+                            f"{urls['expires'] - time.time():.0f} s")
+            renewals.append({"progress_file": progress_file, "urls": urls})
+        return renewals
 
     @staticmethod
     def _show_end(host, name, job):

@@ -124,7 +124,10 @@ options:
       - A C(<name>.SHA256SUMS) file (C(sha256sum -c) checks it) lists every file the export wrote, the package
         included. The files appear together when all are complete; O(force), O(refresh) and check mode treat them as
         one set with the package.
-      - Not with an C(s3://) O(dest).
+      - With an C(s3://) O(dest), each image and the sums are objects of their own beside the OVA, streamed as
+        the OVA is (nothing staged on the host; zeros are sent, as an object has no holes), and the sums are
+        uploaded last, once the OVA and the images that could not be hashed as they were written have been read
+        back and hashed.
     type: list
     elements: str
     choices: [qcow2, vhdx, vhd, raw]
@@ -248,6 +251,74 @@ options:
       abort_url:
         description: Presigned AbortMultipartUpload URL.
         type: str
+      get_url:
+        description: Presigned GetObject URL of the object (an image set reads back what it hashes).
+        type: str
+        version_added: 1.1.0
+      delete_url:
+        description: Presigned DeleteObject URL of the object (an image set removes what it completed on a failure).
+        type: str
+        version_added: 1.1.0
+      images:
+        description:
+          - The uploads of the images and of their sums, in the order the planning call's C(objects) gave, each
+            with the keys of this option but O(upload.plan) and O(upload.images).
+        type: list
+        elements: dict
+        version_added: 1.1.0
+        suboptions:
+          urls:
+            description: Presigned UploadPart URLs, parts 1 to N.
+            type: list
+            elements: str
+          complete_url:
+            description: Presigned CompleteMultipartUpload URL.
+            type: str
+          abort_url:
+            description: Presigned AbortMultipartUpload URL.
+            type: str
+          get_url:
+            description: Presigned GetObject URL of the object.
+            type: str
+          delete_url:
+            description: Presigned DeleteObject URL of the object.
+            type: str
+          part_size:
+            description: Part size in bytes.
+            type: int
+          fingerprint:
+            description: The fingerprint the upload was started with.
+            type: str
+          threads:
+            description: Parts on the wire at once.
+            type: int
+          timeout:
+            description: Seconds to wait for the store's answer.
+            type: float
+            default: 60
+          validate_certs:
+            description: Verify the store's TLS certificate.
+            type: bool
+            default: true
+          bucket:
+            description: The upload's bucket (for renewing its URLs).
+            type: str
+          key:
+            description: The upload's key.
+            type: str
+          upload_id:
+            description: The upload's id.
+            type: str
+          expires:
+            description: When the URLs end, in seconds since the epoch.
+            type: float
+          lifetime:
+            description: Seconds the URLs were signed for.
+            type: int
+          renewable:
+            description: The URLs are renewed through a file beside the progress file (an asynchronous export).
+            type: bool
+            default: false
       part_size:
         description: Part size in bytes.
         type: int
@@ -488,8 +559,13 @@ images:
     sha256:
       description: SHA256 of the file, as in the SHA256SUMS.
       type: str
+sums_size:
+  description: Bytes of the C(<name>.SHA256SUMS) object.
+  returned: when images were written to an C(s3://) O(dest)
+  type: int
+  version_added: 1.1.0
 sums:
-  description: The C(<name>.SHA256SUMS) file listing every file the export wrote.
+  description: The C(<name>.SHA256SUMS) file (or object) listing every file the export wrote.
   returned: when images were written
   type: str
   version_added: 1.1.0
@@ -520,6 +596,28 @@ from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.gen
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.plan import FORMATS, IMAGE_FORMATS
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.formats.manifest import ALGORITHMS
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.formats.ovf import EXPORT_FLAGS
+
+
+def _upload_options():
+    """One multipart upload the controller started (the OVA's, or an image's): only its URLs are secret."""
+    return dict(
+        urls=dict(type="list", elements="str", no_log=True),
+        complete_url=dict(type="str", no_log=True),
+        abort_url=dict(type="str", no_log=True),
+        get_url=dict(type="str", no_log=True),
+        delete_url=dict(type="str", no_log=True),
+        part_size=dict(type="int"),
+        fingerprint=dict(type="str"),
+        threads=dict(type="int"),
+        timeout=dict(type="float", default=60),
+        validate_certs=dict(type="bool", default=True),
+        bucket=dict(type="str"),
+        key=dict(type="str", no_log=False),
+        upload_id=dict(type="str"),
+        expires=dict(type="float"),
+        lifetime=dict(type="int"),
+        renewable=dict(type="bool", default=False),
+    )
 
 
 def main():
@@ -555,20 +653,8 @@ def main():
             retry_seconds=dict(type="float", default=900),
             upload=dict(type="dict", options=dict(
                 plan=dict(type="bool", default=False),
-                urls=dict(type="list", elements="str", no_log=True),
-                complete_url=dict(type="str", no_log=True),
-                abort_url=dict(type="str", no_log=True),
-                part_size=dict(type="int"),
-                fingerprint=dict(type="str"),
-                threads=dict(type="int"),
-                timeout=dict(type="float", default=60),
-                validate_certs=dict(type="bool", default=True),
-                bucket=dict(type="str"),
-                key=dict(type="str", no_log=False),
-                upload_id=dict(type="str"),
-                expires=dict(type="float"),
-                lifetime=dict(type="int"),
-                renewable=dict(type="bool", default=False),
+                images=dict(type="list", elements="dict", options=_upload_options()),
+                **_upload_options(),
             )),
             **s3_connection_spec(),
             **presign_spec(),

@@ -353,3 +353,77 @@ def test_a_synchronous_export_that_cannot_end_before_its_urls_fails_first(s3_aut
 
 def s3util_keys(s3, prefix: str) -> list:
     return [o["Key"] for o in s3.client().list_objects_v2(Bucket="releases", Prefix=prefix).get("Contents", [])]
+
+
+IMAGES = ["qcow2", "vhdx", "vhd", "raw"]
+
+
+def local_set(vmx: str, folder: str, **options) -> dict:
+    """The files a local export with images writes: name -> bytes."""
+    from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.run import ExportOptions, export_vm
+
+    os.makedirs(folder)
+    result = export_vm(ExportOptions(src=vmx, dest=folder + "/", **options))
+    found = {}
+    for path in result["files"]:
+        with open(path, "rb") as handle:
+            found[os.path.basename(path)] = handle.read()
+    return found
+
+
+def test_images_stream_into_objects_of_their_own(s3_auth, tmp_path, bare_python):
+    """OVA, qcow2, VHDX, VHD, raw and the sums from one read on a stdlib host, each its own object, byte for byte
+    the files a local export writes; the sums are right for the objects; a second run finds the set current."""
+    vmx = vmfactory.noise_vm(str(tmp_path / "vm"), "Imaged", mib=9)
+    task = export_task(s3_auth, vmx, "s3://releases/images/", refresh=True, images=IMAGES)
+    first = play_task(tmp_path, bare_python, task)
+    assert first.returncode == 0, first.stdout
+    result = task_result(first)
+    assert undocumented(result, return_doc("ovatool.vmware.ova_export")) == []
+    assert [image["path"] for image in result["images"]] == [f"s3://releases/images/Imaged-disk1.{f}" for f in IMAGES]
+    assert result["sums"] == "s3://releases/images/Imaged.SHA256SUMS"
+    client = s3_auth.client()
+    objects = {}
+    for key in [o["Key"] for o in client.list_objects_v2(Bucket="releases", Prefix="images/")["Contents"]]:
+        got = client.get_object(Bucket="releases", Key=key)
+        assert got["Metadata"]["ovatool-fingerprint"] == result["fingerprint"], key
+        objects[key.split("/", 1)[1]] = got["Body"].read()
+    local = local_set(vmx, str(tmp_path / "local"), codec="zlib", images=IMAGES)
+    assert sorted(objects) == sorted(local)
+    for name, data in local.items():
+        assert objects[name] == data, f"{name} differs from the local export"
+    # the sums are right for what arrived: check them against the downloaded objects
+    shelf = tmp_path / "shelf"
+    shelf.mkdir()
+    for name, data in objects.items():
+        (shelf / name).write_bytes(data)
+    check = subprocess.run(["sha256sum", "--strict", "-c", "Imaged.SHA256SUMS"], cwd=str(shelf),
+                           capture_output=True, text=True, check=False)
+    assert check.returncode == 0 and check.stdout.count(": OK") == 5, check.stdout + check.stderr
+    assert uploads(s3_auth) == []
+    again = play_task(tmp_path, bare_python, task)
+    assert task_result(again)["changed"] is False and task_result(again)["current"] is True, again.stdout
+    client.delete_object(Bucket="releases", Key="images/Imaged-disk1.vhdx")  # a member gone: the set is stale
+    third = play_task(tmp_path, bare_python, task)
+    assert task_result(third)["changed"] is True and task_result(third)["stale"] is True, third.stdout
+    assert client.get_object(Bucket="releases", Key="images/Imaged-disk1.vhdx")["Body"].read() == \
+        local["Imaged-disk1.vhdx"]
+
+
+def test_export_all_with_images_into_s3(s3_auth, tmp_path, bare_python):
+    """The playbook (asynchronous exports) with ``ovatool_images`` and an s3:// output: every object of the set."""
+    vmx = vmfactory.noise_vm(str(tmp_path / "vms" / "pack"), "Pack", mib=7)
+    extra = {"ovatool_vms": [vmx], "ovatool_output_dir": "s3://releases/pack/", "ovatool_manage_power": False,
+             "ovatool_state_dir": str(tmp_path / "state"), "ovatool_images": ["qcow2", "vhd"],
+             "ovatool_progress_seconds": 0, "ovatool_poll_seconds": 1, "ovatool_accelerator": False,
+             "ovatool_output_options": dict(CREDENTIALS, endpoint_url=s3_auth.endpoint, part_size_mb=5)}
+    done = export_all(tmp_path, bare_python, extra)
+    assert done.returncode == 0, done.stdout
+    client = s3_auth.client()
+    keys = sorted(o["Key"] for o in client.list_objects_v2(Bucket="releases", Prefix="pack/")["Contents"])
+    assert keys == ["pack/Pack-disk1.qcow2", "pack/Pack-disk1.vhd", "pack/Pack.SHA256SUMS", "pack/Pack.ova"]
+    local = local_set(vmx, str(tmp_path / "local"), codec="zlib", images=["qcow2", "vhd"])
+    for key in keys:
+        assert client.get_object(Bucket="releases", Key=key)["Body"].read() == local[key.split("/")[1]], key
+    assert uploads(s3_auth) == []
+    assert not [n for n in os.listdir(str(tmp_path / "state")) if not n.startswith(".")], "nothing staged"

@@ -16,7 +16,7 @@ import pytest
 
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage.s3control import Renewer
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage.urlbook import (
-    ABORT, COMPLETE, SignedUrls, UrlExpired, renewal_path, write_renewal)
+    ABORT, COMPLETE, DELETE, GET, SignedUrls, UrlExpired, renewal_path, write_renewal)
 
 UPLOAD = {"urls": ["u1", "u2", "u3"], "complete_url": "c", "abort_url": "a", "bucket": "b", "key": "k.ova",
           "upload_id": "id-1", "expires": 1000.0, "lifetime": 60}
@@ -103,3 +103,25 @@ def test_the_controller_renews_at_half_life_what_is_not_sent():
     assert not renewer.due("j", upload, time.time() + 25), "renewed: not due again until its own half-life"
     assert renewer.due("j", upload, time.time() + 31)
     assert not renewer.due("j", None, 0) and not renewer.due("j", {"expires": 5}, 10)
+
+
+def test_one_renewal_file_serves_every_upload_of_an_export(tmp_path):
+    """An export with images has an upload per object; renewals of each land in the one file, none lost, and each
+    upload takes its own (GET and DELETE URLs of the object included)."""
+    path = str(tmp_path / ".x.urls.json")
+    ova = SignedUrls(UPLOAD, path)
+    image = SignedUrls(dict(UPLOAD, upload_id="id-2", get_url="g", delete_url="d"), path)
+    assert image.get(GET)[1] == "g" and image.get(DELETE)[1] == "d"
+    write_renewal(path, {"upload_id": "id-2", "parts": {"1": "i1"}, "get_url": "g2", "delete_url": "d2"})
+    time.sleep(0.01)
+    write_renewal(path, {"upload_id": "id-1", "parts": {"1": "o1"}})
+    assert ova.get(1)[1] == "o1" and ova.get(2)[1] == "u2"
+    assert image.get(1)[1] == "i1" and image.get(GET)[1] == "g2" and image.get(DELETE)[1] == "d2"
+
+
+def test_the_renewer_keeps_each_upload_of_a_job_apart():
+    renewer = Renewer()
+    first, second = dict(UPLOAD, next=1, parts=3), dict(UPLOAD, upload_id="id-2", next=1, parts=3)
+    assert renewer.due("job", first, 971.0) and renewer.due("job", second, 971.0)
+    renewer.renewed["job:id-1"] = 2000.0
+    assert not renewer.due("job", first, 971.0) and renewer.due("job", second, 971.0)

@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
-from typing import Any, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from ..errors import OvatoolError
 from ..fileio import file_digest
 from ..formats.imagefile import ImageFile
 from ..formats.qcow2 import Qcow2Writer
@@ -36,39 +37,74 @@ def _writer(image: str, out: ImageFile, capacity: int, seed: str, plan: ExportPl
     return RawWriter(out, capacity)
 
 
-class ImageSet:
-    """Opened inside the export's ExitStack: leaving it without ``commit`` removes every temporary file."""
+BOUNDS = {"qcow2": Qcow2Writer.bound, "vhdx": VhdxWriter.bound, "vhd": VhdWriter.bound, "raw": RawWriter.bound}
+HOLES = {"qcow2": 1, "vhdx": 1, "vhd": 0, "raw": 0}  # spans filled last: the header, the BAT
 
-    def __init__(self, plan: ExportPlan, capacities: List[int], mtime: int, stack: ExitStack) -> None:
+
+def image_objects(plan: ExportPlan, capacities: List[int]) -> List[Dict[str, Any]]:
+    """What the controller needs to start an upload per image and one for the sums: URL, size bound, holes."""
+    found = [{"url": plan.image_path(index, image), "bound_bytes": BOUNDS[image](capacity), "holes": HOLES[image]}
+             for index, capacity in enumerate(capacities) for image in plan.images]
+    if found and plan.sums_path:
+        found.append({"url": plan.sums_path, "bound_bytes": 256 * (len(found) + 2), "holes": 0})
+    return found
+
+
+Opener = Callable[[str, int], Any]  # (path, index among the set's objects) -> AtomicOutput or MultipartStream
+
+
+def _local(path: str, _index: int) -> AtomicOutput:
+    return AtomicOutput(path)
+
+
+class ImageSet:
+    """Opened inside the export's ExitStack: leaving it without committing removes every temporary file (or
+    aborts every upload). ``opener`` gives each image and the sums their output: a local file by default, or an
+    object of an S3 multipart upload (``remote``: zeros are written, not skipped, and the set is committed by
+    ``commit_remote``)."""
+
+    def __init__(self, plan: ExportPlan, capacities: List[int], mtime: int, stack: ExitStack,
+                 opener: Optional[Opener] = None) -> None:
         self.plan = plan
-        self.files: List[Tuple[AtomicOutput, str, int]] = []  # output, format, disk number (1-based)
+        self.remote = opener is not None
+        opener = opener or _local
+        self.files: List[Tuple[Any, str, int]] = []  # output, format, disk number (1-based)
         self.sinks: List[ImageFile] = []
         self.writers: List[List[BatchWriter]] = []
         for index, capacity in enumerate(capacities):
             own = []
             for image in plan.images:
-                output = stack.enter_context(AtomicOutput(plan.image_path(index, image)))
+                output = stack.enter_context(opener(plan.image_path(index, image), len(self.files)))
                 seed = f"{plan.name}|disk{index + 1}|{image}|{capacity}|{mtime}"
-                sink = ImageFile(output.stream, hashed=image in SEQUENTIAL)
+                sink = ImageFile(output.stream, hashed=image in SEQUENTIAL, dense=self.remote)
                 own.append(_writer(image, sink, capacity, seed, plan, mtime))
                 self.sinks.append(sink)
                 self.files.append((output, image, index + 1))
             self.writers.append(own)
         # format none: the sums are the destination itself
-        self.sums = stack.enter_context(AtomicOutput(plan.sums_path or plan.dest))
-        self.committed: List[str] = []
+        self.sums = stack.enter_context(opener(plan.sums_path or plan.dest, len(self.files)))
+        self.committed: List[Any] = []  # paths renamed into place, or streams completed
+
+    def _digests(self, sources: List[Tuple[Optional[str], Callable[[], str]]], threads: int) -> List[str]:
+        """Each (known digest, or how to compute it), on ``threads`` threads."""
+        with ThreadPoolExecutor(max_workers=max(1, min(threads, len(sources)))) as pool:
+            return list(pool.map(lambda item: item[0] or item[1](), sources))
+
+    def _write_sums(self, digests: List[str], names: List[str]) -> None:
+        self.sums.stream.write("".join(f"{digest}  {name}\n" for digest, name in zip(digests, names)).encode("utf-8"))
+
+    def _known(self) -> List[Optional[str]]:
+        return [sink.digest.hexdigest() if sink.digest is not None else None for sink in self.sinks]
 
     def checksums(self, package: List[Tuple[str, str]], threads: int) -> Tuple[List[Dict[str, Any]], Dict[str, str]]:
         """Hash every file (the package's too: ``package`` lists (temporary path, name in the sums)) on
         ``threads`` threads and write the sums; returns the images' result entries and the package's hashes."""
         listed = [(output.prepare(), os.path.basename(output.dest)) for output, _image, _disk in self.files]
         listed += package
-        known = [sink.digest.hexdigest() if sink.digest is not None else None for sink in self.sinks]
-        known += [None] * len(package)
-        with ThreadPoolExecutor(max_workers=max(1, min(threads, len(listed)))) as pool:
-            digests = list(pool.map(lambda item: item[1] or file_digest(item[0][0], "sha256"), zip(listed, known)))
-        lines = "".join(f"{digest}  {name}\n" for digest, (_path, name) in zip(digests, listed))
-        self.sums.stream.write(lines.encode("utf-8"))
+        known = self._known() + [None] * len(package)
+        digests = self._digests([(digest, lambda path=path: file_digest(path, "sha256"))
+                                 for digest, (path, _name) in zip(known, listed)], threads)
+        self._write_sums(digests, [name for _path, name in listed])
         images = [{"path": output.dest, "format": image, "disk": disk, "size": os.path.getsize(output.temp or ""),
                    "sha256": digest} for (output, image, disk), digest in zip(self.files, digests)]
         return images, {name: digest for digest, (_path, name) in zip(digests[len(self.files):], package)}
@@ -84,10 +120,38 @@ class ImageSet:
             self.rollback()
             raise
 
+    def commit_remote(self, package: Any, threads: int) -> Dict[str, Any]:
+        """Complete the images' uploads and the package's, read back what could not be hashed as it was written,
+        then upload the sums: the object that says the set is whole. On a failure, the objects already completed
+        are deleted. Returns the result's ``images``, ``sha256``, ``sums``, ``sums_size`` and the package's
+        upload (``parts``, ``upload_peak_bytes``)."""
+        try:
+            sizes = []
+            for output, _image, _disk in self.files:
+                sizes.append(output.commit()["size"])
+                self.committed.append(output)
+            sent = package.commit()
+            self.committed.append(package)
+            streams = [output for output, _image, _disk in self.files] + [package]
+            digests = self._digests([(digest, stream.object_digest) for digest, stream
+                                     in zip(self._known() + [None], streams)], threads)
+            self._write_sums(digests, [os.path.basename(stream.dest) for stream in streams])
+            sums = self.sums.commit()
+        except BaseException:
+            self.rollback()
+            raise
+        images = [{"path": output.dest, "format": image, "disk": disk, "size": size, "sha256": digest}
+                  for (output, image, disk), size, digest in zip(self.files, sizes, digests)]
+        return {"images": images, "sha256": digests[-1], "sums": self.sums.dest, "sums_size": sums["size"],
+                "parts": sent["parts"], "upload_peak_bytes": package.peak_held}
+
     def rollback(self) -> None:
-        for path in self.committed:
+        for done in self.committed:
             try:
-                os.unlink(path)
-            except OSError:
+                if isinstance(done, str):
+                    os.unlink(done)
+                else:
+                    done.delete()
+            except (OSError, OvatoolError):
                 pass
         self.committed = []

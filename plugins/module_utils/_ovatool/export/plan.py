@@ -225,9 +225,6 @@ def check_images(images: Sequence[str], fmt: str, dest: str) -> Tuple[str, ...]:
         raise OvatoolError(f'images: {", ".join(unknown)} is not an image format; use {", ".join(IMAGE_FORMATS)}')
     if fmt == "none" and not wanted:
         raise OvatoolError(f'format none writes no package, only images: give images ({", ".join(IMAGE_FORMATS)})')
-    if wanted and dest.lower().startswith(REMOTE):
-        raise OutputError("images are written into a local folder; an s3:// destination takes the OVA alone "
-                          "(export the images to a folder, then upload them with ova_upload)", dest)
     return wanted
 
 

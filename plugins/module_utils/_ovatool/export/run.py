@@ -34,7 +34,7 @@ from ..storage.retry import RetryWindow
 from ..storage.urlbook import SignedUrls, renewal_path
 from .folder import FolderWriter
 from .gentle import Gentle, ReadLimit
-from .images import ImageSet
+from .images import ImageSet, image_objects
 from .pipeline import PipelineSettings, allocated_bytes, run_pipeline
 from .plan import ExportOptions, ExportPlan, ProgressCallback, plan_export, resolve_dest
 from .profile import Profile
@@ -265,7 +265,10 @@ def write_fingerprint(dest: str, stamp: str) -> None:
         pass  # without it, refresh exports again: safe
 
 
-def _open_upload(plan: ExportPlan, upload: Dict[str, Any], options: ExportOptions) -> MultipartStream:
+def _open_upload(plan: ExportPlan, upload: Dict[str, Any], options: ExportOptions, dest: str = "",
+                 renewables: Optional[List[Any]] = None) -> MultipartStream:
+    """The stream of one object of the export (the OVA, or an image: ``dest``). An asynchronous export's URLs
+    are renewed through a file beside its progress file; ``renewables`` collects what each stream has not sent."""
     progress = options.progress
     note = getattr(progress, "note", None)  # a progress file says why the export waits
 
@@ -275,15 +278,28 @@ def _open_upload(plan: ExportPlan, upload: Dict[str, Any], options: ExportOption
 
     link = Link(float(upload.get("timeout") or 60), bool(upload.get("validate_certs", True)),
                 RetryWindow(options.retry_seconds, on_wait=waiting))
-    # an asynchronous export with a progress file gets renewed URLs beside it (storage/urlbook)
     path = getattr(progress, "path", None)
     renewal = renewal_path(path) if path and upload.get("renewable") else None
     urls = SignedUrls(upload, renewal, options.retry_seconds, note)
     stream = MultipartStream(urls, int(upload["part_size"]), threads=int(upload.get("threads") or 4), link=link,
-                             dest=plan.dest)
-    if renewal is not None:
-        progress.attach("upload", stream.unsent)
+                             dest=dest or plan.dest)
+    if renewal is not None and renewables is not None:
+        renewables.append(stream.unsent)
     return stream
+
+
+def _image_uploads(plan: ExportPlan, upload: Dict[str, Any], options: ExportOptions,
+                   renewables: List[Any]) -> Any:
+    """The opener of an ImageSet whose images and sums are objects: the controller's uploads, in plan order."""
+    given = list(upload.get("images") or [])
+    wanted = len(plan.outputs()) - 1
+    if len(given) != wanted:
+        raise OutputError(f"the controller sent {len(given)} uploads for the images and their sums, not {wanted}",
+                          plan.dest)
+
+    def opener(path: str, index: int) -> MultipartStream:
+        return _open_upload(plan, dict(given[index], timeout=upload.get("timeout")), options, path, renewables)
+    return opener
 
 
 def _package_files(folder: AtomicFolder, plan: ExportPlan) -> List[Tuple[str, str]]:
@@ -296,9 +312,13 @@ def _write_outputs(plan: ExportPlan, disks: List[VirtualDisk], settings: WriteSe
                    context: Tuple[Dict[str, Any], ExportOptions, int], result: Dict[str, Any]) -> Dict[str, Any]:
     """Write the package and the images, in one pass over the disks, and commit them together."""
     upload, options, mtime = context
+    renewables: List[Any] = []  # of an asynchronous export into S3: what the OVA's upload has not sent...
+    more: List[Any] = []  # ...and its images'
     with ExitStack() as outputs:
-        images = ImageSet(plan, [disk.capacity for disk in disks], mtime, outputs) if plan.images else None
-        if images is not None:
+        images = None
+        if plan.images:
+            opener = _image_uploads(plan, upload, options, more) if plan.remote else None
+            images = ImageSet(plan, [disk.capacity for disk in disks], mtime, outputs, opener)
             settings.images = images.writers
         package: List[Tuple[str, str]] = []
         commit: Any = None
@@ -309,9 +329,18 @@ def _write_outputs(plan: ExportPlan, disks: List[VirtualDisk], settings: WriteSe
         elif plan.format == "none":
             written = {"disks": _write_disks(None, plan, disks, settings), "members": [], "size": 0}
         else:
-            out = outputs.enter_context(_open_upload(plan, upload, options) if plan.remote else AtomicOutput(plan.dest))
+            out = outputs.enter_context(_open_upload(plan, upload, options, renewables=renewables)
+                                        if plan.remote else AtomicOutput(plan.dest))
+            if renewables:
+                progress = options.progress
+                progress.attach("upload", renewables[0])
+                if more:
+                    progress.attach("uploads", lambda: [unsent() for unsent in more])
             written = write_package(OvaWriter(out.stream, mtime, plan.algorithm, options.profile), plan, disks,
                                     settings)
+            if plan.remote and images is not None:
+                written.update(images.commit_remote(out, plan.threads))
+                return written
             if not plan.remote:
                 package = [(out.prepare(), os.path.basename(plan.dest))]
             commit = out.commit
@@ -361,7 +390,8 @@ def export_vm(options: ExportOptions) -> Dict[str, Any]:
             if upload.get("plan") or options.check_mode:
                 result.update(changed=True, fingerprint=stamp, bound_bytes=package_bound(plan, disks, signer),
                               read_bytes=sum(allocated_bytes(disk) for disk in disks),
-                              holes=1 + len(disks) + len(plan.side_files), msg=f"would export to {dest}")
+                              holes=1 + len(disks) + len(plan.side_files), msg=f"would export to {dest}",
+                              objects=image_objects(plan, [disk.capacity for disk in disks]))
                 return result
             if upload.get("fingerprint") != stamp:
                 raise OutputError("the VM's files changed between the check and the export; run again", dest)

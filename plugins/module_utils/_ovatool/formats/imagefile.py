@@ -4,8 +4,9 @@
 """What every disk image writer (raw, VHD, VHDX, qcow2) writes through, and what they share.
 
 An image is written front to back. Zeros are not written but skipped: in a local file they become holes (a sparse
-file, read back as zeros), and the head a format can only know at the end (qcow2's header, VHDX's allocation
-table) is skipped the same way and filled in by ``fill`` when the image is finished, as the OVA's head is.
+file, read back as zeros); into an object store (``dense``) they are written. The head a format can only know at
+the end (qcow2's header, VHDX's allocation table) is ``reserve``d and filled in by ``fill`` when the image is
+finished, as the OVA's head is (storage/multipart holds the part that has it until then).
 """
 from __future__ import annotations
 
@@ -39,10 +40,11 @@ class ImageFile:
     ``hashed``: the file's SHA256 is computed as it is written, zeros included, so that it need not be read back;
     for formats that never ``fill`` (raw, VHD). A ``fill`` drops it (the caller then reads the file back)."""
 
-    def __init__(self, file: BinaryIO, hashed: bool = False) -> None:
+    def __init__(self, file: BinaryIO, hashed: bool = False, dense: bool = False) -> None:
         self.file = file
         self.position = 0
         self.digest: Optional[Any] = hashlib.sha256() if hashed else None
+        self.dense = dense
 
     def write(self, data: Any) -> None:
         self.file.write(data)
@@ -51,13 +53,28 @@ class ImageFile:
             self.digest.update(data)
 
     def skip(self, size: int) -> None:
-        if size:
-            self.position += size
-            self.file.seek(self.position)
-            if self.digest is not None:
-                for _chunk in range(size // len(_ZEROS)):
-                    self.digest.update(_ZEROS)
-                self.digest.update(_ZEROS[:size % len(_ZEROS)])
+        """``size`` bytes of zeros."""
+        if size <= 0:
+            return
+        if self.dense:
+            for _chunk in range(size // len(_ZEROS)):
+                self.write(_ZEROS)
+            self.write(_ZEROS[:size % len(_ZEROS)])
+            return
+        self.position += size
+        self.file.seek(self.position)
+        if self.digest is not None:
+            for _chunk in range(size // len(_ZEROS)):
+                self.digest.update(_ZEROS)
+            self.digest.update(_ZEROS[:size % len(_ZEROS)])
+
+    def reserve(self, size: int) -> int:
+        """Leave ``size`` bytes to be filled later (exactly, by ``fill``); returns where they are."""
+        at = self.position
+        self.digest = None
+        self.position += size
+        self.file.seek(self.position)
+        return at
 
     def skip_to(self, offset: int) -> None:
         if offset < self.position:
@@ -77,8 +94,9 @@ class ImageFile:
     def end(self) -> None:
         """The file ends at the position, even when it ends in skipped zeros."""
         self.file.flush()
-        self.file.truncate(self.position)
-        self.file.seek(self.position)
+        if not self.dense:
+            self.file.truncate(self.position)
+            self.file.seek(self.position)
 
 
 def copy_grains(out: ImageFile, base: int, batch: GrainBatch) -> None:

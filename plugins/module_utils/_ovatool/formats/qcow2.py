@@ -55,8 +55,17 @@ class Qcow2Writer:
         self.l2: Optional[array] = None
         self.l2_index = -1
         self.refcounts = array("H")  # per host cluster
-        out.skip(CLUSTER)  # the header: filled in by finish()
+        out.reserve(CLUSTER)  # the header: filled in by finish()
         self._count(0, CLUSTER)
+
+    @staticmethod
+    def bound(capacity: int) -> int:
+        """The most bytes the image of a disk of ``capacity`` bytes takes: every cluster stored (a compressed one
+        is smaller than a cluster plus its alignment), its L2 tables, the L1 table and the refcounts."""
+        clusters = -(-capacity // CLUSTER)
+        tables = -(-clusters // L2_ENTRIES)
+        return CLUSTER * (2 + clusters + tables + -(-tables * 8 // CLUSTER)) + (clusters + tables) * SECTOR \
+            + 8 * CLUSTER + clusters * 4
 
     def _count(self, offset: int, length: int) -> None:
         """One more reference to every host cluster that [offset, offset + length) touches."""

@@ -16,6 +16,10 @@ class RawWriter:
         self.out = out
         self.capacity = capacity
 
+    @staticmethod
+    def bound(capacity: int) -> int:
+        return capacity
+
     def write_batch(self, batch: GrainBatch) -> None:
         copy_grains(self.out, 0, batch)
 

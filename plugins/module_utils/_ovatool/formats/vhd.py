@@ -73,6 +73,10 @@ class VhdWriter:
         self.out = out
         self.footer = footer(self.size, seed, stamp or int(time.time()))
 
+    @staticmethod
+    def bound(capacity: int) -> int:
+        return vhd_size(capacity) + 512
+
     def write_batch(self, batch: GrainBatch) -> None:
         copy_grains(self.out, 0, batch)
 

@@ -142,11 +142,20 @@ class VhdxWriter:
         region = _region_table(self.bat_length, metadata_at)
         out.write(region)
         out.write(region)
-        out.skip_to(metadata_at)  # the log stays empty; the BAT is filled in by finish()
+        out.skip_to(BAT_AT)  # the log stays empty
+        out.reserve(len(self.bat) * 8)  # the BAT: filled in by finish()
+        out.skip_to(metadata_at)
         out.write(_metadata(capacity, self.block_size, seed))
         self.data_at = out.position
         self.current: Optional[int] = None  # the payload block being written
         self.current_at = 0
+
+    @staticmethod
+    def bound(capacity: int) -> int:
+        """The most bytes the image takes: the head, the BAT, the metadata and every block present."""
+        block_size = block_size_for(capacity)
+        blocks = -(-capacity // block_size)
+        return BAT_AT + -(-(blocks + blocks) * 8 // MIB) * MIB + METADATA_SIZE + blocks * block_size
 
     def _entry(self, block: int) -> int:
         return block + block // self.chunk_ratio

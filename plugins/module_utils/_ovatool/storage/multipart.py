@@ -30,9 +30,10 @@ from typing import Any, Dict, List, Optional, Tuple
 from xml.sax.saxutils import escape
 
 from ..errors import OutputError, OvatoolError
+from .httprange import RangedUrl
 from .presigned import Link, put_part, request
 from .retry import RetryWindow
-from .urlbook import ABORT, COMPLETE, SignedUrls
+from .urlbook import ABORT, COMPLETE, DELETE, GET, SignedUrls
 
 MIN_PART = 5 * 1024 * 1024
 MAX_PARTS = 10000
@@ -265,6 +266,15 @@ class MultipartStream:
                                                     "completing the upload", self.link))
         self.committed = True
         return {"size": self.end, "parts": len(self.parts)}
+
+    def object_digest(self, algorithm: str = "sha256") -> str:
+        """The completed object's digest, read back through its GET URL (what a head filled last allows)."""
+        source = RangedUrl(self.urls.get(GET)[1], self.link.timeout, self.link.validate_certs, label=self.dest)
+        return source.digest(algorithm, 0, self.end)
+
+    def delete(self) -> None:
+        """Remove the completed object (a later member of its set failed)."""
+        self.urls.use(DELETE, lambda url: request("DELETE", url, lambda: b"", 0, f"removing {self.dest}", self.link))
 
     def abort(self) -> Optional[str]:
         """Stop sending and abort the upload; returns why the abort failed, if it did."""

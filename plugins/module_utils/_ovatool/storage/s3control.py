@@ -16,6 +16,7 @@ run, the object checked; the upload is aborted whatever goes wrong before the ho
 
 from __future__ import annotations
 
+import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import unquote, urlsplit
 
@@ -31,7 +32,7 @@ FINGERPRINT = "ovatool-fingerprint"  # object metadata: what an exported OVA was
 # the options of ova_upload and ova_export that only the controller reads (the host never gets them)
 CONNECTION_OPTIONS = ("endpoint_url", "access_key", "secret_key", "session_token", "region")
 EXPORT_OPTIONS = CONNECTION_OPTIONS + ("part_size_mb", "upload_threads", "presign_seconds")
-PLAN_ONLY = ("bound_bytes", "holes", "read_bytes")  # what the host's plan tells the controller alone
+PLAN_ONLY = ("bound_bytes", "holes", "read_bytes", "objects")  # what the host's plan tells the controller alone
 
 
 def boto3_or_none():
@@ -117,14 +118,16 @@ def _upload_ids(bucket: str, key: str, upload_id: str) -> Dict[str, str]:
 
 
 def resign(s3, ids: Dict[str, str], numbers: List[int], seconds: int) -> Dict[str, Any]:
-    """Fresh URLs for parts ``numbers`` and for completing and aborting the upload ``ids`` (Bucket, Key,
-    UploadId), valid ``seconds``: a renewal file's content (storage/urlbook)."""
-    import time  # pylint: disable=import-outside-toplevel
-
+    """Fresh URLs for parts ``numbers``, for completing and aborting the upload ``ids`` (Bucket, Key, UploadId),
+    and for reading and deleting its object once complete (an image set reads back what it hashes, and removes
+    what it completed when a later member fails), valid ``seconds``: a renewal file's content (storage/urlbook)."""
+    target = {"Bucket": ids["Bucket"], "Key": ids["Key"]}
     return {"upload_id": ids["UploadId"], "expires": time.time() + seconds,
             "parts": {str(number): part_url(s3, ids, number, seconds) for number in numbers},
             "complete_url": s3.generate_presigned_url("complete_multipart_upload", ExpiresIn=seconds, Params=ids),
-            "abort_url": s3.generate_presigned_url("abort_multipart_upload", ExpiresIn=seconds, Params=ids)}
+            "abort_url": s3.generate_presigned_url("abort_multipart_upload", ExpiresIn=seconds, Params=ids),
+            "get_url": s3.generate_presigned_url("get_object", ExpiresIn=seconds, Params=target),
+            "delete_url": s3.generate_presigned_url("delete_object", ExpiresIn=seconds, Params=target)}
 
 
 def presigned_upload(s3, ids: Dict[str, str], parts: int, seconds: int = PRESIGN_SECONDS) -> Dict[str, Any]:
@@ -133,6 +136,7 @@ def presigned_upload(s3, ids: Dict[str, str], parts: int, seconds: int = PRESIGN
     signed = resign(s3, ids, list(range(1, parts + 1)), seconds)
     return {"urls": [signed["parts"][str(number)] for number in range(1, parts + 1)],
             "complete_url": signed["complete_url"], "abort_url": signed["abort_url"],
+            "get_url": signed["get_url"], "delete_url": signed["delete_url"],
             "bucket": ids["Bucket"], "key": ids["Key"], "upload_id": ids["UploadId"],
             "expires": signed["expires"], "lifetime": seconds}
 
@@ -208,6 +212,31 @@ def _fits_in(seconds: int, read_bytes: int, read_limit_mbps: float) -> None:
             "export role does), or raise presign_seconds or read_limit_mbps")
 
 
+def _objects(planned: Dict[str, Any]) -> List[Tuple[str, int, int]]:
+    """(URL, size bound, holes) of every object the export writes: the OVA, then its images and their sums."""
+    return [(planned["dest"], int(planned["bound_bytes"]), int(planned["holes"]))] + [
+        (str(o["url"]), int(o["bound_bytes"]), int(o["holes"])) for o in planned.get("objects") or []]
+
+
+def _state(s3, window: RetryWindow, urls: List[str], stamp: str) -> Tuple[bool, bool]:
+    """(the OVA exists, every object exists and was made from ``stamp``)."""
+    found = []
+    for url in urls:
+        bucket, key = split(url)
+        found.append(call(window, f"S3 HEAD of {url}", lambda b=bucket, k=key: head(s3, b, k)))
+    current = all(f is not None and f.get("Metadata", {}).get(FINGERPRINT) == stamp for f in found)
+    return found[0] is not None, current
+
+
+def _written_sizes(answer: Dict[str, Any]) -> Dict[str, int]:
+    """What the host says it wrote: URL -> size."""
+    sizes = {answer["dest"]: answer.get("size")}
+    sizes.update({image["path"]: image["size"] for image in answer.get("images") or []})
+    if answer.get("sums"):
+        sizes[answer["sums"]] = answer.get("sums_size")
+    return sizes
+
+
 def export_to_s3(options: Dict[str, Any], run: Callable[[Dict[str, Any]], Dict[str, Any]], check_mode: bool = False,
                  detached: bool = False) -> Dict[str, Any]:
     """The controller's side of an export to ``s3://``.
@@ -216,6 +245,9 @@ def export_to_s3(options: Dict[str, Any], run: Callable[[Dict[str, Any]], Dict[s
     runs the export on the host with ova_export's ``upload`` option set to ``upload`` and returns its result
     (a failure as ``failed``/``msg``, or raised as OvatoolError). ``detached``: ``run`` only starts the export
     (an async job), which completes or aborts the upload itself. Returns ova_export's result.
+
+    With ``images``, every image and the sums are objects of their own beside the OVA, each its own multipart
+    upload, handed to the host under ``upload.images`` (in the order of the plan's ``objects``).
     """
     from botocore.exceptions import BotoCoreError, ClientError  # pylint: disable=import-outside-toplevel
 
@@ -224,59 +256,74 @@ def export_to_s3(options: Dict[str, Any], run: Callable[[Dict[str, Any]], Dict[s
         return planned
     dest = planned["dest"]
     result = {k: v for k, v in planned.items() if k not in PLAN_ONLY + ("changed", "msg")}
-    bucket, key = split(dest)
-    if not bucket or not key:
-        return dict(result, failed=True, msg=f"{dest!r}: an S3 destination is s3://bucket/key or s3://bucket/prefix/")
+    objects = _objects(planned)
+    for url, _bound, _holes in objects:
+        bucket, key = split(url)
+        if not bucket or not key:
+            return dict(result, failed=True, msg=f"{url!r}: an S3 destination is s3://bucket/key or s3://bucket/prefix/")
     s3 = None
-    upload_id = None
+    started: List[Tuple[str, str, str]] = []  # (bucket, key, upload id) the host has not taken over
     window = RetryWindow(float(options.get("retry_seconds") or RETRY_SECONDS))
     try:
         s3 = client(options)
-        found = call(window, f"S3 HEAD of {dest}", lambda: head(s3, bucket, key))
-        if found is not None and not options.get("force"):
+        exists, current = _state(s3, window, [url for url, _b, _h in objects], planned["fingerprint"])
+        if exists and not options.get("force"):
             if not options.get("refresh"):
                 return dict(result, changed=False, msg=f"{dest} exists; use force to overwrite it")
-            if found.get("Metadata", {}).get(FINGERPRINT) == planned["fingerprint"]:
+            if current:
                 return dict(result, changed=False, current=True, msg=f"{dest} is current: the sources have not changed")
             result["stale"] = True
         if check_mode:
             return dict(result, changed=True, msg=planned.get("msg"))
-        warnings = [f"aborted an incomplete upload to {dest} started {when}, left by an export that was killed "
-                    "or lost its host" for when in call(window, "listing incomplete uploads",
-                                                        lambda: abort_stale(s3, bucket, key))]
-        part_size, count = plan_parts(int(planned["bound_bytes"]), int(options.get("part_size_mb") or 32) * MiB,
-                                      int(planned["holes"]))
+        warnings = []
         seconds = lifetime(s3, options.get("presign_seconds"))
         if not detached:
             _fits_in(seconds, int(planned.get("read_bytes") or 0), float(options.get("read_limit_mbps") or 0))
-        upload_id = call(window, "starting the upload", lambda: start(s3, bucket, key,
-                                                                      {FINGERPRINT: planned["fingerprint"]}))
-        upload = dict(presigned_upload(s3, _upload_ids(bucket, key, upload_id), count, seconds),
-                      part_size=part_size, fingerprint=planned["fingerprint"], renewable=detached,
-                      threads=int(options.get("upload_threads") or 4),
-                      validate_certs=bool(options.get("validate_certs", True)))
+        uploads = []
+        for url, bound, holes in objects:
+            bucket, key = split(url)
+            warnings += [f"aborted an incomplete upload to {url} started {when}, left by an export that was killed "
+                         "or lost its host" for when in call(window, "listing incomplete uploads",
+                                                             lambda b=bucket, k=key: abort_stale(s3, b, k))]
+            part_size, count = plan_parts(bound, int(options.get("part_size_mb") or 32) * MiB, holes)
+            upload_id = call(window, f"starting the upload of {url}", lambda b=bucket, k=key: start(
+                s3, b, k, {FINGERPRINT: planned["fingerprint"]}))
+            started.append((bucket, key, upload_id))
+            uploads.append(dict(presigned_upload(s3, _upload_ids(bucket, key, upload_id), count, seconds),
+                                part_size=part_size, fingerprint=planned["fingerprint"], renewable=detached,
+                                threads=int(options.get("upload_threads") or 4),
+                                validate_certs=bool(options.get("validate_certs", True))))
+        upload = dict(uploads[0], images=uploads[1:]) if len(uploads) > 1 else uploads[0]
         answer = run(upload)
         if warnings:
             answer["warnings"] = list(answer.get("warnings") or []) + warnings
         if _failed(answer):
             return dict(result, **answer)
         if detached:
-            upload_id = None  # the job on the host completes the upload, or aborts it
+            started = []  # the job on the host completes the uploads, or aborts them
             return dict(result, **answer)
-        written = call(window, f"S3 HEAD of {dest}", lambda: head(s3, bucket, key))
-        upload_id = None
-        if written is None or written["ContentLength"] != answer.get("size") \
-                or written.get("Metadata", {}).get(FINGERPRINT) != planned["fingerprint"]:
-            return dict(result, failed=True, msg=f"after the export, {dest} is missing or its size or fingerprint "
-                                                 "differs from what the host wrote")
+        sizes = _written_sizes(answer)
+        for url, _bound, _holes in objects:
+            bucket, key = split(url)
+            written = call(window, f"S3 HEAD of {url}", lambda b=bucket, k=key: head(s3, b, k))
+            if written is None:
+                return dict(result, failed=True, msg=f"after the export, {url} is missing")
+            if written["ContentLength"] != sizes.get(url) \
+                    or written.get("Metadata", {}).get(FINGERPRINT) != planned["fingerprint"]:
+                return dict(result, failed=True, msg=f"after the export, {url} has {written['ContentLength']} bytes "
+                                                     f"and fingerprint {written.get('Metadata', {}).get(FINGERPRINT)}"
+                                                     f", where the host wrote {sizes.get(url)} bytes from "
+                                                     f"{planned['fingerprint']}")
+        started = []
         return dict(result, **answer)
     except (BotoCoreError, ClientError, RuntimeError) as exc:
         return dict(result, failed=True, msg=f"S3 export to {dest} failed: {exc}")
     except OvatoolError as exc:
         return dict(result, failed=True, msg=str(exc))
     finally:
-        if upload_id is not None and s3 is not None:  # the host failed, or never started: nothing stays behind
-            abort(s3, bucket, key, upload_id)
+        for bucket, key, upload_id in started:  # the host failed, or never started: nothing stays behind
+            if s3 is not None:
+                abort(s3, bucket, key, upload_id)
 
 
 class Renewer:
@@ -286,12 +333,12 @@ class Renewer:
     def __init__(self, options: Optional[Dict[str, Any]] = None) -> None:
         self.options = dict(options or {})
         self.s3 = None
-        self.renewed: Dict[str, float] = {}  # job id: when the URLs last handed to it end
+        self.renewed: Dict[str, float] = {}  # job id and upload id: when the URLs last handed to it end
 
     def due(self, jid: str, upload: Optional[Dict[str, Any]], now: float) -> bool:
         if not isinstance(upload, dict) or not upload.get("lifetime") or not upload.get("expires"):
             return False
-        expires = max(float(upload["expires"]), self.renewed.get(jid, 0.0))
+        expires = max(float(upload["expires"]), self.renewed.get(f"{jid}:{upload.get('upload_id')}", 0.0))
         return now >= expires - float(upload["lifetime"]) / 2
 
     def renew(self, jid: str, upload: Dict[str, Any]) -> Dict[str, Any]:
@@ -306,5 +353,5 @@ class Renewer:
         numbers = sorted({int(n) for n in upload.get("held") or []} | set(range(int(upload["next"]), parts + 1)))
         ids = _upload_ids(str(upload["bucket"]), str(upload["key"]), str(upload["upload_id"]))
         signed = resign(self.s3, ids, [n for n in numbers if 1 <= n <= parts], lifetime(self.s3, upload["lifetime"]))
-        self.renewed[jid] = signed["expires"]
+        self.renewed[f"{jid}:{upload['upload_id']}"] = signed["expires"]
         return signed

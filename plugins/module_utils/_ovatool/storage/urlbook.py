@@ -26,8 +26,10 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from ..errors import OutputError
 from ..fileio import replace_small_file
 
-COMPLETE = 0  # the names of the two URLs that are not parts (parts are 1..N)
+COMPLETE = 0  # the names of the URLs that are not parts (parts are 1..N)
 ABORT = -1
+GET = -2  # the object, once complete: read back to hash it
+DELETE = -3  # the object, once complete: removed when a later member of its set fails
 
 
 def renewal_path(progress_file: str) -> str:
@@ -38,8 +40,18 @@ def renewal_path(progress_file: str) -> str:
 
 
 def write_renewal(path: str, renewal: Dict[str, Any]) -> None:
-    """Atomically, readable by its owner only (0600 from its creation, then renamed into place)."""
-    replace_small_file(path, json.dumps(renewal), 0o600)
+    """Atomically, readable by its owner only (0600 from its creation, then renamed into place). One file per
+    export holds the renewals of all its uploads (an OVA's and its images'), by upload id."""
+    uploads: Dict[str, Any] = {}
+    try:
+        with open(path) as handle:
+            found = json.load(handle)
+        if isinstance(found, dict) and isinstance(found.get("uploads"), dict):
+            uploads = found["uploads"]
+    except (OSError, ValueError):
+        pass
+    uploads[str(renewal.get("upload_id"))] = renewal
+    replace_small_file(path, json.dumps({"uploads": uploads}), 0o600)
 
 
 class UrlExpired(OutputError):
@@ -55,6 +67,9 @@ class SignedUrls:
         self.urls: Dict[int, str] = dict(enumerate(upload["urls"], 1))
         self.urls[COMPLETE] = upload["complete_url"]
         self.urls[ABORT] = upload["abort_url"]
+        for which, key in ((GET, "get_url"), (DELETE, "delete_url")):
+            if upload.get(key):
+                self.urls[which] = upload[key]
         self.parts = len(upload["urls"])
         self.upload_id = upload.get("upload_id")
         self.expires = upload.get("expires")
@@ -110,12 +125,15 @@ class SignedUrls:
         except (OSError, ValueError):
             return  # being replaced: the next look reads it whole
         self.seen = (info.st_mtime_ns, info.st_size)
+        if isinstance(renewal, dict) and isinstance(renewal.get("uploads"), dict):
+            renewal = renewal["uploads"].get(str(self.upload_id))
         if not isinstance(renewal, dict) or renewal.get("upload_id") != self.upload_id:
             return  # another upload's (an earlier export of the same name)
         for number, url in (renewal.get("parts") or {}).items():
             if 1 <= int(number) <= self.parts:
                 self.urls[int(number)] = str(url)
-        for which, key in ((COMPLETE, "complete_url"), (ABORT, "abort_url")):
+        for which, key in ((COMPLETE, "complete_url"), (ABORT, "abort_url"), (GET, "get_url"),
+                           (DELETE, "delete_url")):
             if renewal.get(key):
                 self.urls[which] = str(renewal[key])
         self.expires = renewal.get("expires", self.expires)
