@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -223,3 +224,23 @@ def test_export_all_uploads_every_file_of_the_set(tmp_path, images):
     assert again.returncode == 0, again.stdout[-3000:]
     assert "'exported': []" in again.stdout.replace('"', "'"), again.stdout[-3000:]
     assert sorted(os.listdir(tmp_path / "shelf")) == names
+
+
+def test_the_command_writes_images(tmp_path, images):
+    ovatool = shutil.which("ovatool", path=os.path.dirname(sys.executable))
+    if ovatool is None:
+        pytest.fail("the ovatool command is not installed (scripts/test.sh runs pip install .)", pytrace=False)
+    vmx = one_disk_vm(tmp_path, images["odd"], "monolithicSparse")
+    out = tmp_path / "out"
+    out.mkdir()
+    done = subprocess.run([ovatool, "export", vmx, "-o", f"{out}/", "--format", "none", "--image", "vhdx",
+                           "--image", "qcow2", "--json"], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert [image["format"] for image in result["images"]] == ["vhdx", "qcow2"]
+    for entry in result["images"]:
+        assert_image(entry["path"], entry["format"], images["odd"])
+    assert_sums(str(out), result)
+    bad = subprocess.run([ovatool, "export", vmx, "-o", f"{out}/", "--format", "none"], capture_output=True,
+                         text=True, timeout=300, check=False)
+    assert bad.returncode == 1 and "give images" in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
