@@ -32,6 +32,22 @@ class GrainBatch:
         at = (grain - self.first) * GRAIN_BYTES
         return memoryview(self.data)[at:min(at + GRAIN_BYTES, self.length)]
 
+    def runs(self, limit: int = 0) -> List[Tuple[int, int]]:
+        """(first grain, count) of each run of consecutive non-zero grains, ascending; with ``limit``, no run
+        crosses a multiple of ``limit`` grains (a VHDX block). Written as one piece each, a run costs one call."""
+        found: List[Tuple[int, int]] = []
+        for grain, _sector in self.entries:
+            if found and found[-1][0] + found[-1][1] == grain and not (limit and grain % limit == 0):
+                found[-1] = (found[-1][0], found[-1][1] + 1)
+            else:
+                found.append((grain, 1))
+        return found
+
+    def span(self, grain: int, count: int) -> memoryview:
+        """The bytes of ``count`` grains from ``grain`` (shorter only at the end of the disk)."""
+        at = (grain - self.first) * GRAIN_BYTES
+        return memoryview(self.data)[at:min(at + count * GRAIN_BYTES, self.length)]
+
     def deflated(self, sector: int) -> Optional[memoryview]:
         """The raw deflate inside the record at ``sector`` when it was compressed with a 4 KiB window (what qcow2
         stores), else None (stored blocks of a grain that did not compress, or no records at all)."""

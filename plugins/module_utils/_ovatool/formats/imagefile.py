@@ -101,6 +101,6 @@ class ImageFile:
 
 def copy_grains(out: ImageFile, base: int, batch: GrainBatch) -> None:
     """The batch's non-zero grains at ``base`` + their offset in the disk; zero grains stay holes."""
-    for grain, _sector in batch.entries:
+    for grain, count in batch.runs():
         out.skip_to(base + grain * GRAIN_BYTES)
-        out.write(batch.grain(grain))
+        out.write(batch.span(grain, count))

@@ -162,7 +162,7 @@ class VhdxWriter:
 
     def write_batch(self, batch: GrainBatch) -> None:
         out = self.out
-        for grain, _sector in batch.entries:
+        for grain, count in batch.runs(self.block_size // GRAIN_BYTES):
             offset = grain * GRAIN_BYTES
             block = offset // self.block_size
             if block != self.current:
@@ -171,7 +171,7 @@ class VhdxWriter:
                 self.current, self.current_at = block, out.position  # a MiB boundary: blocks are whole MiB
                 self.bat[self._entry(block)] = self.current_at | BLOCK_FULLY_PRESENT
             out.skip_to(self.current_at + offset % self.block_size)
-            out.write(batch.grain(grain))
+            out.write(batch.span(grain, count))
 
     def finish(self) -> None:
         out = self.out
