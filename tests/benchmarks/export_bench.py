@@ -280,6 +280,7 @@ def run_qemu_image(vmdk: str, out_dir: str, image: str, argv: List[str]) -> Dict
     out = os.path.join(out_dir, f"qemu.{image}")
     stats = measure(["qemu-img", "convert"] + argv + [vmdk, out])
     stats["out_bytes"] = os.path.getsize(out)
+    stats["sum_wall"] = measure(["sha256sum", out])["wall"]  # what a pipeline publishing the image adds
     os.unlink(out)
     return stats
 
@@ -306,12 +307,16 @@ def images_compare(vmx: str, work: str, rounds: int, python: str) -> None:
     for label, stat in best.items():
         engine = f"{stat['engine']:.1f}" if "engine" in stat else ""
         print(f"| {label} | {stat['wall']:.1f} | {engine} | {stat['out_bytes'] / 2 ** 20:,.0f} | {stat['rss_mib']:.0f} |")
+    sums = sum(best[label]["sum_wall"] for label, _run in runs[2:])
     print(f"| qemu-img, the three added up | {qemu_sum:.1f} | | | |")
+    print(f"| qemu-img, the three, each followed by sha256sum | {qemu_sum + sums:.1f} | | | |")
     print()
     print(f"OVA + 3 images against the OVA alone: {both['wall'] / alone['wall']:.2f}x wall "
           f"({both['engine'] / alone['engine']:.2f}x engine); target at most 1.3x")
     print(f"qemu-img's three runs against the OVA + 3 images: {qemu_sum / both['wall']:.1f}x "
-          f"(the OVA and qemu-img's three: {(qemu_sum + alone['wall']) / both['wall']:.1f}x); target at least 8x")
+          f"(the OVA and qemu-img's three: {(qemu_sum + alone['wall']) / both['wall']:.1f}x; with a sha256sum of "
+          f"each of qemu-img's images, as our SHA256SUMS has: {(qemu_sum + sums) / both['wall']:.1f}x); "
+          "target at least 8x")
     print(f"the OVA's disk with a 4 KiB window (compressed once for qcow2): {both['vmdk_bytes']:,} bytes against "
           f"{alone['vmdk_bytes']:,} ({both['vmdk_bytes'] / alone['vmdk_bytes'] - 1:+.2%})")
     for image, size in sorted(both["image_bytes"].items()):
