@@ -230,8 +230,8 @@ def _property(key: str, spec: Any, where: str, categories: Sequence[str], config
 
 
 PRODUCT_FIELDS = (("product", "Product"), ("vendor", "Vendor"), ("version", "Version"),
-                   ("full_version", "FullVersion"), ("product_url", "ProductUrl"), ("vendor_url", "VendorUrl"),
-                   ("app_url", "AppUrl"))
+                  ("full_version", "FullVersion"), ("product_url", "ProductUrl"), ("vendor_url", "VendorUrl"),
+                  ("app_url", "AppUrl"))
 
 
 def _product(spec: Any, where: str, configurations: Sequence[str]) -> Product:

@@ -7,7 +7,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import Any, Dict, List, Optional
 
-from .appliance import ApplianceError, Configuration, OVF1, PRODUCT_FIELDS, Property, TRANSPORTS, TYPES, VMW, check_qualifiers, parse_qualifiers, typed_value
+from .appliance import (OVF1, PRODUCT_FIELDS, TRANSPORTS, TYPES, VMW, ApplianceError, check_qualifiers,
+                        parse_qualifiers, typed_value)
 
 
 def _child_text(element: ET.Element, ns: str, tag: str) -> Optional[str]:

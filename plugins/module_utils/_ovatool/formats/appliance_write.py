@@ -10,7 +10,7 @@ import copy
 import xml.etree.ElementTree as ET
 from typing import Dict, List, Optional, Tuple
 
-from .appliance import Appliance, ApplianceError, Configuration, OVF1, Product, Property, RASD, VMW
+from .appliance import OVF1, RASD, VMW, Appliance, ApplianceError, Product, Property
 
 
 class _Writer:
