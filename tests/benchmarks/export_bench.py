@@ -36,6 +36,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 COLLECTIONS = os.path.join(ROOT, ".build", "collections")
 
 try:
+    import chart
     from support import vmfactory
     from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export import codec as codecs
     from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.pipeline import grain_batches
@@ -547,6 +548,13 @@ def main() -> int:
                   f"{'' if r['engine_s'] is None else '%.1f' % r['engine_s']} | {r['mbps']:.0f} | "
                   f"{r['out_mib']:.0f} | {r['speedup']:.1f} | {r['size_ratio']:.3f} | "
                   f"{'' if r['of_bound'] is None else '%.0f %%' % (100 * r['of_bound'])} | {r['rss_mib']:.0f} |")
+        for kind in args.formats.split(","):  # the table as a picture, beside it (tests/benchmarks/chart.py)
+            path = os.path.join(work, f"chart-{kind}.svg")
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(chart.svg([{"run": r["run"], "codec": r["codec"], "wall s": f"{r['wall_s']:.1f}",
+                                         "peak RSS MiB": f"{r['rss_mib']:.0f}"} for r in rows if r["format"] == kind],
+                                       f"{kind}: time and peak memory ({cores} cores, {time.strftime('%Y-%m-%d')})"))
+            print(f"chart: {path}")
         huge_sparse(work, python)
     finally:
         if not args.keep and not args.workdir:
