@@ -172,7 +172,7 @@ def test_the_set_is_one_export(tmp_path, images):
 @pytest.mark.parametrize("options,needle", [
     (dict(images=["vmdk"]), "images: vmdk is not an image format"),
     (dict(format="none"), "format none writes no package, only images"),
-    (dict(images=["qcow2"], dest="s3://bucket/prefix/"), "images are written into a local folder"),
+    (dict(format="none", images=["raw"], dest="s3://bucket/prefix/"), "format none writes images into a folder"),
 ])
 def test_bad_values_fail_before_any_disk_is_read(sparse_vm, options, needle):
     # the disk is not even a VMDK: a message about it would mean it was read
