@@ -164,8 +164,13 @@ def test_the_set_is_one_export(tmp_path, images):
     assert os.path.exists(os.path.join(out, "Image_Source-disk1.vhd"))
     no_refresh = export_vm(ExportOptions(src=vmx, dest=out + "/", images=["vhd", "qcow2"]))
     assert no_refresh["changed"] is False and "exists" in no_refresh["msg"]
+    # what an export killed with SIGKILL leaves: its hidden temporary image; the next export removes it
+    leftover = os.path.join(out, ".Image_Source-disk1.qcow2.k1ll3d00.partial")
+    with open(leftover, "wb") as handle:
+        handle.write(b"half an image")
     forced = export_vm(ExportOptions(src=vmx, dest=out + "/", images=["vhd", "qcow2"], force=True))
-    assert forced["changed"]
+    assert forced["changed"] and not os.path.exists(leftover)
+    assert any(".Image_Source-disk1.qcow2.k1ll3d00.partial" in w for w in forced["warnings"]), forced["warnings"]
     assert_sums(out, forced)
 
 
