@@ -96,18 +96,26 @@ class ImageSet:
     def _known(self) -> List[Optional[str]]:
         return [sink.digest.hexdigest() if sink.digest is not None else None for sink in self.sinks]
 
-    def checksums(self, package: List[Tuple[str, str]], threads: int) -> Tuple[List[Dict[str, Any]], Dict[str, str]]:
-        """Hash every file (the package's too: ``package`` lists (temporary path, name in the sums)) on
-        ``threads`` threads and write the sums; returns the images' result entries and the package's hashes."""
-        listed = [(output.prepare(), os.path.basename(output.dest)) for output, _image, _disk in self.files]
+    def checksums(self, package: List[Tuple[Callable[[], str], str]],
+                  threads: int) -> Tuple[List[Dict[str, Any]], Dict[str, str]]:
+        """Sync and hash every file on ``threads`` threads (the package's too: ``package`` lists (how to finish it
+        and get its temporary path, its name in the sums)), so that one file's sync overlaps another's hashing,
+        and write the sums; returns the images' result entries and the package's hashes."""
+        listed = [(output.prepare, os.path.basename(output.dest)) for output, _image, _disk in self.files]
         listed += package
         known = self._known() + [None] * len(package)
-        digests = self._digests([(digest, lambda path=path: file_digest(path, "sha256"))
-                                 for digest, (path, _name) in zip(known, listed)], threads)
-        self._write_sums(digests, [name for _path, name in listed])
+
+        def digest(item: Tuple[Optional[str], Tuple[Callable[[], str], str]]) -> str:
+            value, (finish, _name) = item
+            path = finish()  # fsync: its data is on the disk before it is renamed into place
+            return value or file_digest(path, "sha256")
+
+        with ThreadPoolExecutor(max_workers=max(1, min(threads, len(listed)))) as pool:
+            digests = list(pool.map(digest, zip(known, listed)))
+        self._write_sums(digests, [name for _finish, name in listed])
         images = [{"path": output.dest, "format": image, "disk": disk, "size": os.path.getsize(output.temp or ""),
-                   "sha256": digest} for (output, image, disk), digest in zip(self.files, digests)]
-        return images, {name: digest for digest, (_path, name) in zip(digests[len(self.files):], package)}
+                   "sha256": value} for (output, image, disk), value in zip(self.files, digests)]
+        return images, {name: value for value, (_finish, name) in zip(digests[len(self.files):], package)}
 
     def commit(self) -> None:
         """Rename the images and the sums into place (the package follows): on a failure midway, remove the

@@ -302,10 +302,11 @@ def _image_uploads(plan: ExportPlan, upload: Dict[str, Any], options: ExportOpti
     return opener
 
 
-def _package_files(folder: AtomicFolder, plan: ExportPlan) -> List[Tuple[str, str]]:
-    """(temporary path, name in the sums) of every file of an OVF folder package."""
+def _package_files(folder: AtomicFolder, plan: ExportPlan) -> List[Tuple[Any, str]]:
+    """(its temporary path, when asked; its name in the sums) of every file of an OVF folder package."""
     name = os.path.basename(plan.dest)
-    return [(os.path.join(folder.temp, member), f"{name}/{member}") for member in sorted(os.listdir(folder.temp))]
+    return [(lambda path=os.path.join(folder.temp, member): path, f"{name}/{member}")
+            for member in sorted(os.listdir(folder.temp))]
 
 
 def _write_outputs(plan: ExportPlan, disks: List[VirtualDisk], settings: WriteSettings,
@@ -320,7 +321,7 @@ def _write_outputs(plan: ExportPlan, disks: List[VirtualDisk], settings: WriteSe
             opener = _image_uploads(plan, upload, options, more) if plan.remote else None
             images = ImageSet(plan, [disk.capacity for disk in disks], mtime, outputs, opener)
             settings.images = images.writers
-        package: List[Tuple[str, str]] = []
+        package: List[Tuple[Any, str]] = []  # (how to finish it and get its path, its name in the sums)
         commit: Any = None
         if plan.format == "ovf":
             folder = outputs.enter_context(AtomicFolder(plan.dest))
@@ -342,7 +343,7 @@ def _write_outputs(plan: ExportPlan, disks: List[VirtualDisk], settings: WriteSe
                 written.update(images.commit_remote(out, plan.threads))
                 return written
             if not plan.remote:
-                package = [(out.prepare(), os.path.basename(plan.dest))]
+                package = [(out.prepare, os.path.basename(plan.dest))]
             commit = out.commit
         if images is not None:
             written["images"], hashes = images.checksums(package, plan.threads)
