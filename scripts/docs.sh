@@ -10,6 +10,9 @@ set -euo pipefail
 ensure_venv "$ROOT/scripts/requirements-docs.txt"
 use_collection
 
+mkdir -p "$BUILD"
+exec 9>"$BUILD/docs.lock"
+flock 9  # one build at a time: each replaces .build/docs
 SRC=$BUILD/docs/src
 OUT=$BUILD/docs/html
 rm -rf "$SRC" "$OUT"

@@ -18,6 +18,8 @@ import yaml
 from support.ansiblerun import ROOT
 
 HTML = os.path.join(ROOT, ".build", "docs", "html")
+# one worker builds the site for all three tests: the build replaces .build/docs, so two at once would race
+pytestmark = pytest.mark.xdist_group(name="docsite")
 
 
 class _Page(HTMLParser):
