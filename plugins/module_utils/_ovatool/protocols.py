@@ -33,6 +33,8 @@ class DiskReader(Protocol):
 class BatchWriter(Protocol):
     """Where the pipeline puts one disk: the streamOptimized VMDK and each image format (formats/imagefile)."""
 
+    compressed: bool  # it takes deflated grains: the pipeline compresses only when a writer does
+
     def write_batch(self, batch) -> None:
         """One formats/grains.GrainBatch, in ascending grain order."""
 

@@ -23,8 +23,8 @@ from ..protocols import BatchWriter
 from .codec import STORED_LEVEL
 from .plan import ExportPlan
 
-# written strictly front to back: hashed as they are written (qcow2 and VHDX fill their head last: read back)
-SEQUENTIAL = ("raw", "vhd")
+# each image format's writer (formats/), by its name in ``images``
+WRITERS = {writer.format: writer for writer in (Qcow2Writer, VhdxWriter, VhdWriter, RawWriter)}
 
 
 def _writer(image: str, out: ImageFile, capacity: int, seed: str, plan: ExportPlan, mtime: int) -> BatchWriter:
@@ -37,17 +37,35 @@ def _writer(image: str, out: ImageFile, capacity: int, seed: str, plan: ExportPl
     return RawWriter(out, capacity)
 
 
-BOUNDS = {"qcow2": Qcow2Writer.bound, "vhdx": VhdxWriter.bound, "vhd": VhdWriter.bound, "raw": RawWriter.bound}
-HOLES = {"qcow2": 1, "vhdx": 1, "vhd": 0, "raw": 0}  # spans filled last: the header, the BAT
-
 
 def image_objects(plan: ExportPlan, capacities: List[int]) -> List[Dict[str, Any]]:
     """What the controller needs to start an upload per image and one for the sums: URL, size bound, holes."""
-    found = [{"url": plan.image_path(index, image), "bound_bytes": BOUNDS[image](capacity), "holes": HOLES[image]}
+    found = [{"url": plan.image_path(index, image), "bound_bytes": WRITERS[image].bound(capacity),
+              "holes": WRITERS[image].holes}
              for index, capacity in enumerate(capacities) for image in plan.images]
     if found and plan.sums_path:
         found.append({"url": plan.sums_path, "bound_bytes": 256 * (len(found) + 2), "holes": 0})
     return found
+
+
+def _digests(jobs: List[Callable[[], str]], threads: int) -> List[str]:
+    """Run each job (which returns a file's digest) on ``threads`` threads, in order."""
+    with ThreadPoolExecutor(max_workers=max(1, min(threads, len(jobs)))) as pool:
+        return list(pool.map(lambda job: job(), jobs))
+
+
+def _synced_digest(known: Optional[str], finish: Callable[[], str]) -> Callable[[], str]:
+    """A job: finish the file (fsync: its data is on the disk before it is renamed into place), then its digest,
+    read back unless it was ``known`` (hashed as it was written)."""
+    def job() -> str:
+        path = finish()
+        return known or file_digest(path, "sha256")
+    return job
+
+
+def _object_digest(known: Optional[str], stream: Any) -> Callable[[], str]:
+    """A job: an uploaded object's digest, read back through its presigned GET unless it was ``known``."""
+    return (lambda: known) if known else stream.object_digest
 
 
 Opener = Callable[[str, int], Any]  # (path, index among the set's objects) -> AtomicOutput or MultipartStream
@@ -76,7 +94,7 @@ class ImageSet:
             for image in plan.images:
                 output = stack.enter_context(opener(plan.image_path(index, image), len(self.files)))
                 seed = f"{plan.name}|disk{index + 1}|{image}|{capacity}|{mtime}"
-                sink = ImageFile(output.stream, hashed=image in SEQUENTIAL, dense=self.remote)
+                sink = ImageFile(output.stream, hashed=WRITERS[image].sequential, dense=self.remote)
                 own.append(_writer(image, sink, capacity, seed, plan, mtime))
                 self.sinks.append(sink)
                 self.files.append((output, image, index + 1))
@@ -84,11 +102,6 @@ class ImageSet:
         # format none: the sums are the destination itself
         self.sums = stack.enter_context(opener(plan.sums_path or plan.dest, len(self.files)))
         self.committed: List[Any] = []  # paths renamed into place, or streams completed
-
-    def _digests(self, sources: List[Tuple[Optional[str], Callable[[], str]]], threads: int) -> List[str]:
-        """Each (known digest, or how to compute it), on ``threads`` threads."""
-        with ThreadPoolExecutor(max_workers=max(1, min(threads, len(sources)))) as pool:
-            return list(pool.map(lambda item: item[0] or item[1](), sources))
 
     def _write_sums(self, digests: List[str], names: List[str]) -> None:
         self.sums.stream.write("".join(f"{digest}  {name}\n" for digest, name in zip(digests, names)).encode("utf-8"))
@@ -104,14 +117,7 @@ class ImageSet:
         listed = [(output.prepare, os.path.basename(output.dest)) for output, _image, _disk in self.files]
         listed += package
         known = self._known() + [None] * len(package)
-
-        def digest(item: Tuple[Optional[str], Tuple[Callable[[], str], str]]) -> str:
-            value, (finish, _name) = item
-            path = finish()  # fsync: its data is on the disk before it is renamed into place
-            return value or file_digest(path, "sha256")
-
-        with ThreadPoolExecutor(max_workers=max(1, min(threads, len(listed)))) as pool:
-            digests = list(pool.map(digest, zip(known, listed)))
+        digests = _digests([_synced_digest(value, finish) for value, (finish, _name) in zip(known, listed)], threads)
         self._write_sums(digests, [name for _finish, name in listed])
         images = [{"path": output.dest, "format": image, "disk": disk, "size": os.path.getsize(output.temp or ""),
                    "sha256": value} for (output, image, disk), value in zip(self.files, digests)]
@@ -141,8 +147,8 @@ class ImageSet:
             sent = package.commit()
             self.committed.append(package)
             streams = [output for output, _image, _disk in self.files] + [package]
-            digests = self._digests([(digest, stream.object_digest) for digest, stream
-                                     in zip(self._known() + [None], streams)], threads)
+            digests = _digests([_object_digest(known, stream) for known, stream in zip(self._known() + [None], streams)],
+                               threads)
             self._write_sums(digests, [os.path.basename(stream.dest) for stream in streams])
             sums = self.sums.commit()
         except BaseException:

@@ -176,8 +176,8 @@ def _write_disks(container: Optional[PackageWriter], plan: ExportPlan, disks: Li
                 progress({"disk": _href, "disk_index": _index, "disks": len(disks), "disk_done": disk_done,
                           "disk_total": totals[_index], "done_bytes": done, "total_bytes": sum(totals)})
 
-        compressed = member is not None or any(getattr(w, "compressed", False) for w in writers)
-        stats = run_pipeline(disk, writers, plan.codec if compressed else None, PipelineSettings(
+        codec = plan.codec if any(writer.compressed for writer in writers) else None  # raw, VHD, VHDX: none
+        stats = run_pipeline(disk, writers, codec, PipelineSettings(
             plan.threads, on_batch if progress else None, profile=settings.profile, read_limit=settings.read_limit))
         if member is not None:
             member.close()

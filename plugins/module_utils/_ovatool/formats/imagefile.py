@@ -23,6 +23,13 @@ class ImageWriter(Protocol):
 
     format: str  # qcow2, vhdx, vhd, raw
     extension: str
+    compressed: bool  # takes the batch's deflated grains (a BatchWriter's attribute)
+    holes: int  # spans reserved and filled in last: each is one more span of an object upload
+    sequential: bool  # written front to back: hashed as it is written, never read back
+
+    @staticmethod
+    def bound(capacity: int) -> int:
+        """The most bytes the image of a disk of ``capacity`` bytes can take (the size of its object upload)."""
 
     def write_batch(self, batch: GrainBatch) -> None:
         ...

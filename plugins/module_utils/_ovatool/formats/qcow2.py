@@ -46,6 +46,8 @@ def _big_endian(table: array) -> bytes:
 class Qcow2Writer:
     format = "qcow2"
     extension = "qcow2"
+    holes = 1
+    sequential = False
 
     def __init__(self, out: ImageFile, capacity: int, compressed: bool) -> None:
         self.out = out

@@ -11,6 +11,9 @@ from .imagefile import ImageFile, copy_grains
 class RawWriter:
     format = "raw"
     extension = "raw"
+    compressed = False
+    holes = 0
+    sequential = True
 
     def __init__(self, out: ImageFile, capacity: int) -> None:
         self.out = out

@@ -22,6 +22,8 @@ from .vmdk import (DESCRIPTOR_SECTORS, GD_AT_END, GRAIN_SECTORS, GTES_PER_GT, MA
 class StreamVmdkWriter:
     """Writes one streamOptimized disk through ``write`` (a file-like sink)."""
 
+    compressed = True  # its grains are the batch's deflated ones
+
     def __init__(self, write: Callable[[bytes], None], capacity_sectors: int, descriptor: str) -> None:
         self._write = write
         self.capacity_sectors = capacity_sectors

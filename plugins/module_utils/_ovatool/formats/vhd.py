@@ -65,6 +65,9 @@ def footer(size: int, seed: str, stamp: int) -> bytes:
 class VhdWriter:
     format = "vhd"
     extension = "vhd"
+    compressed = False
+    holes = 0
+    sequential = True
 
     def __init__(self, out: ImageFile, capacity: int, seed: str, stamp: int = 0) -> None:
         self.size = vhd_size(capacity)

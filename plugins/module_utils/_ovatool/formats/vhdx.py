@@ -124,6 +124,9 @@ def _metadata(capacity: int, block_size: int, seed: str) -> bytes:
 class VhdxWriter:
     format = "vhdx"
     extension = "vhdx"
+    compressed = False
+    holes = 1
+    sequential = False
 
     def __init__(self, out: ImageFile, capacity: int, seed: str) -> None:
         self.out = out
