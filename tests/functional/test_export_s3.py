@@ -146,11 +146,17 @@ def exporting(s3, vmdk: str, play: subprocess.Popen, log) -> int:
     pytest.fail(f"no export into an upload showed up:\n{log.read_text()[-3000:]}", pytrace=False)
 
 
-def test_sigterm_aborts_and_a_killed_run_is_cleaned_by_the_next(s3_auth, tmp_path, bare_python):
+@pytest.mark.parametrize("images", [[], ["qcow2", "raw"]], ids=["ova", "ova-and-images"])
+def test_sigterm_aborts_and_a_killed_run_is_cleaned_by_the_next(s3_auth, tmp_path, bare_python, images):
+    """With images, every object of the set is an upload of its own: SIGTERM aborts them all, and after kill -9
+    the next run aborts each one left."""
     vmx = vmfactory.noise_vm(str(tmp_path / "vm"), "Slow", mib=32)
     vmdk = os.path.join(str(tmp_path / "vm"), "slow.vmdk")
     # slow on purpose (4 MB/s read limit): the signals land mid-export
-    task = export_task(s3_auth, vmx, "s3://releases/faults/", read_limit_mbps=4)
+    prefix = "faults-images/" if images else "faults/"  # the store is the module's: each case has its own prefix
+    task = export_task(s3_auth, vmx, f"s3://releases/{prefix}", read_limit_mbps=4, images=images)
+    keys = [f"{prefix}Slow.ova"] + [f"{prefix}Slow-disk1.{image}" for image in images] + \
+        ([f"{prefix}Slow.SHA256SUMS"] if images else [])
     argv, env = task_play(tmp_path, bare_python, task)
     log = tmp_path / "play.log"
 
@@ -168,7 +174,7 @@ def test_sigterm_aborts_and_a_killed_run_is_cleaned_by_the_next(s3_auth, tmp_pat
         play.wait()
     assert "stopped by signal" in log.read_text() or "interrupted" in log.read_text(), log.read_text()[-3000:]
     client = s3_auth.client()
-    assert uploads(s3_auth) == [] and client.list_objects_v2(Bucket="releases", Prefix="faults/")["KeyCount"] == 0
+    assert uploads(s3_auth) == [] and client.list_objects_v2(Bucket="releases", Prefix=prefix)["KeyCount"] == 0
 
     # controller and host gone at once (kill -9): the upload stays, and the next run aborts it first
     play = start()
@@ -188,13 +194,16 @@ def test_sigterm_aborts_and_a_killed_run_is_cleaned_by_the_next(s3_auth, tmp_pat
         play.kill()
         play.wait()
     left = uploads(s3_auth)
-    assert [u["Key"] for u in left] == ["faults/Slow.ova"], "kill -9 left the upload (the next run must find it)"
+    assert sorted(u["Key"] for u in left) == sorted(keys), "kill -9 left the uploads (the next run must find them)"
     task["ovatool.vmware.ova_export"]["read_limit_mbps"] = 0
     done = play_task(tmp_path, bare_python, task)
     assert done.returncode == 0, done.stdout
-    assert "aborted an incomplete upload to s3://releases/faults/Slow.ova" in done.stdout
+    for key in keys:
+        assert f"aborted an incomplete upload to s3://releases/{key}" in done.stdout, key
     assert uploads(s3_auth) == []
-    assert client.head_object(Bucket="releases", Key="faults/Slow.ova")["ContentLength"] == task_result(done)["size"]
+    assert client.head_object(Bucket="releases", Key=keys[0])["ContentLength"] == task_result(done)["size"]
+    assert sorted(o["Key"] for o in client.list_objects_v2(Bucket="releases", Prefix=prefix)["Contents"]) == \
+        sorted(keys)
 
 
 def test_export_all_straight_to_s3_from_a_stdlib_host(s3_auth, tmp_path, bare_python):
