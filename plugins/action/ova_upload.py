@@ -33,6 +33,8 @@ from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage.re
 from ansible_collections.ovatool.vmware.plugins.plugin_utils.action import HostModuleAction
 
 VIA = ("auto", "host", "controller")
+# the host starts no part after this share of its URLs' lifetime: what is left is signed again for the next round
+STOP_AFTER = 0.75
 # run by the host's Python for one chunk of a relayed upload: the bytes, base64 (a remote command's output is text)
 READ_CHUNK = ("import base64, sys\nwith open(sys.argv[1], 'rb') as f:\n    f.seek(int(sys.argv[2]))\n"
               "    sys.stdout.write(base64.b64encode(f.read(int(sys.argv[3]))).decode())")
@@ -96,6 +98,36 @@ class ActionModule(HostModuleAction):
     def _host(self, args, task_vars):
         return self.host_module("ova_upload_parts", args, task_vars)
 
+    def _send_parts(self, signer, parts, host, task_vars):
+        """Every part, in rounds: the parts not sent yet get URLs signed now, and the host sends what it can
+        while they live (it starts none after STOP_AFTER of their lifetime, and leaves those the store calls
+        expired). Temporary credentials that boto3 refreshes thus outlast an upload of any length. A round that
+        sends nothing is tried again only when an outage took the whole of it (up to retry_seconds without a part
+        sent); URLs refused sooner than they should end mean wrong clocks or credentials, and fail. Returns the
+        parts' ETags in order and the number of rounds."""
+        etags, rounds, progress = [], 0, time.monotonic()
+        while parts:
+            seconds = signer.lifetime()
+            rounds += 1
+            began = time.monotonic()
+            sent = self._host(dict(host, parts=[dict(part, url=signer.url(part["number"], seconds)) for part in parts],
+                                   stop_after=seconds * STOP_AFTER), task_vars)
+            if sent.get("failed"):
+                raise RuntimeError(f"the host could not send the parts: {sent.get('msg')}")
+            now = time.monotonic()
+            if sent.get("etags"):
+                progress = now
+            elif now - began < seconds * STOP_AFTER or now - progress >= host["retry_seconds"]:
+                raise RuntimeError(
+                    f"the store refused the URLs of round {rounds} as expired, and no part was sent while they lived "
+                    f"({seconds} s): check the clocks of the controller and the store, raise presign_seconds, or give "
+                    "the controller credentials that last longer (or that boto3 can refresh)")
+            etags += sent.get("etags") or []
+            left = set(sent.get("left") or [])
+            parts = [part for part in parts if part["number"] in left]
+        return sorted(etags, key=lambda part: part["number"]), rounds
+
+
     def _s3(self, args, task_vars, result):
         from botocore.exceptions import BotoCoreError, ClientError  # pylint: disable=import-outside-toplevel
 
@@ -125,20 +157,16 @@ class ActionModule(HostModuleAction):
                 return dict(result, changed=True, msg="would upload")
             part_size = max(MIN_PART, int(args.get("part_size_mb") or 64) * 1024 * 1024,
                             math.ceil(size / MAX_PARTS))
-            seconds = s3util.lifetime(client, args.get("presign_seconds"))
             upload_id = s3util.call(window, "starting the upload",
                                     lambda: s3util.start(client, bucket, key, {"sha256": sha256}))
-            ids = {"Bucket": bucket, "Key": key, "UploadId": upload_id}
-            parts = []
-            for number, offset in enumerate(range(0, max(size, 1), part_size), 1):
-                parts.append({"number": number, "offset": offset, "size": min(part_size, size - offset),
-                              "url": s3util.part_url(client, ids, number, seconds)})
-            sent = self._host({"src": src, "parts": parts, "threads": int(args.get("threads") or 8),
-                               "timeout": float(args.get("timeout") or 60), "validate_certs": validate,
-                               "retry_seconds": float(args.get("retry_seconds", 900))}, task_vars)
-            if sent.get("failed"):
-                raise RuntimeError(f"the host could not send the parts: {sent.get('msg')}")
-            done = {"Parts": [{"PartNumber": p["number"], "ETag": p["etag"]} for p in sent["etags"]]}
+            parts = [{"number": number, "offset": offset, "size": min(part_size, size - offset)}
+                     for number, offset in enumerate(range(0, max(size, 1), part_size), 1)]
+            host = {"src": src, "threads": int(args.get("threads") or 8), "timeout": float(args.get("timeout") or 60),
+                    "validate_certs": validate, "retry_seconds": float(args.get("retry_seconds", 900))}
+            etags, rounds = self._send_parts(_Signer(client, {"Bucket": bucket, "Key": key, "UploadId": upload_id},
+                                                     args.get("presign_seconds")), parts, host, task_vars)
+            result["renewals"] = rounds - 1
+            done = {"Parts": [{"PartNumber": p["number"], "ETag": p["etag"]} for p in etags]}
             s3util.call(window, "completing the upload", lambda: client.complete_multipart_upload(
                 Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload=done))
             upload_id = None
@@ -152,3 +180,16 @@ class ActionModule(HostModuleAction):
                 s3util.abort(client, bucket, key, upload_id)
         seconds = time.monotonic() - began
         return dict(result, changed=True, seconds=round(seconds, 3), mbps=round(size / MB / seconds, 1) if seconds else 0.0)
+
+
+class _Signer:
+    """Signs the part URLs of one multipart upload, each round with the controller's current credentials."""
+
+    def __init__(self, client, ids, presign_seconds):
+        self.client, self.ids, self.presign_seconds = client, ids, presign_seconds
+
+    def lifetime(self):
+        return s3util.lifetime(self.client, self.presign_seconds)
+
+    def url(self, number, seconds):
+        return s3util.part_url(self.client, self.ids, number, seconds)

@@ -39,6 +39,8 @@ options:
       - An asynchronous export that outlives them gets fresh ones from ova_export_wait (give it the same
         credentials in its O(ovatool.vmware.ova_export_wait#module:s3) option); a synchronous one that cannot end
         in time at its O(ovatool.vmware.ova_export#module:read_limit_mbps) fails before a disk is read.
+      - An upload from the controller (M(ovatool.vmware.ova_upload)) goes in rounds - the host starts no part after
+        three quarters of this lifetime, and the controller signs the parts left again with its current credentials.
     type: int
     default: 86400
     version_added: 1.1.0

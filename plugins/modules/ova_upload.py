@@ -166,6 +166,13 @@ mbps:
   description: Upload throughput in MB/s.
   returned: changed and not check mode
   type: float
+renewals:
+  description:
+    - For an C(s3://) upload from the controller, the rounds after the first - each signed the URLs of the parts
+      not sent yet again, because the earlier URLs were about to end (O(presign_seconds), or temporary credentials).
+  returned: changed and not check mode, for s3:// uploads from the controller
+  type: int
+  version_added: 1.1.0
 msg:
   description: Why nothing was sent, or what would be done in check mode.
   returned: when not changed, and in check mode

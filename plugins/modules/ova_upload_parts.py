@@ -48,6 +48,13 @@ options:
     description: Verify TLS certificates. Turning this off is explicit and insecure.
     type: bool
     default: true
+  stop_after:
+    description:
+      - The URLs end soon - no part starts after this many seconds, and a part whose URL the store calls expired is
+        not sent; both are listed in RV(left) for the controller to sign again.
+      - Without it, every part is sent or the module fails.
+    type: float
+    version_added: 1.1.0
 attributes:
   check_mode:
     support: none
@@ -83,6 +90,12 @@ etags:
   returned: when O(parts) is given
   type: list
   elements: dict
+left:
+  description: The numbers of the parts not sent, because their URLs ended (O(stop_after)).
+  returned: when O(parts) is given
+  type: list
+  elements: int
+  version_added: 1.1.0
 """
 
 import os
@@ -106,6 +119,7 @@ def main():
             retry_seconds=dict(type="float", default=900),
             timeout=dict(type="float", default=60),
             validate_certs=dict(type="bool", default=True),
+            stop_after=dict(type="float"),
         ),
     )
     params = module.params
@@ -118,8 +132,8 @@ def main():
         if params["parts"] is None:
             return {"changed": False, "size": size, "sha256": file_digest(src, "sha256"), "python": sys.executable}
         link = Link(params["timeout"], params["validate_certs"], RetryWindow(params["retry_seconds"]))
-        etags = put_parts(src, params["parts"], params["threads"], link)
-        return {"changed": True, "size": size, "etags": etags}
+        sent = put_parts(src, params["parts"], params["threads"], link, params["stop_after"])
+        return {"changed": True, "size": size, "etags": sent["etags"], "left": sent["left"]}
 
     run_engine(module, action)
 

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -53,6 +54,29 @@ def test_stdlib_host_uploads_with_presigned_parts(s3_auth, tmp_path, bare_python
 
     again = play_task(tmp_path, bare_python, task)
     assert again.returncode == 0 and task_result(again)["changed"] is False, again.stdout
+
+
+def test_an_upload_outlives_its_urls(s3_auth, tmp_path, bare_python):
+    """``presign_seconds: 10`` and a 2 MB/s uplink: six 5 MiB parts one at a time take about 16 s, longer than
+    their URLs live (the fifth would start after they end). The host stops starting parts at three quarters of
+    the lifetime, the controller signs the rest again, and the object arrives whole."""
+    payload = tmp_path / "long.ova"
+    payload.write_bytes(os.urandom(30 * MiB))
+    with servers.SlowUplink(s3_auth.port, 2 * 1000 * 1000) as uplink:
+        task = {"ovatool.vmware.ova_upload": {"src": str(payload), "dest": "s3://releases/long/", "part_size_mb": 5,
+                                              "threads": 1, "presign_seconds": 10, "endpoint_url": uplink.endpoint,
+                                              "access_key": ACCESS, "secret_key": SECRET, "region": "us-east-1"}}
+        began = time.monotonic()
+        done = play_task(tmp_path, bare_python, task)
+        took = time.monotonic() - began
+    assert done.returncode == 0, done.stdout[-3000:]
+    result = task_result(done)
+    assert result["via"] == "controller" and result["renewals"] >= 1, result
+    assert took > 14, f"the upload took {took:.0f} s: not longer than its URLs"
+    assert "X-Amz-Expires=10" in host_files(tmp_path).decode("utf-8", "replace"), "the URLs did not live 10 s"
+    client = s3_auth.client()
+    assert client.get_object(Bucket="releases", Key="long/long.ova")["Body"].read() == payload.read_bytes()
+    assert client.list_multipart_uploads(Bucket="releases").get("Uploads", []) == []
 
 
 def test_host_mode_needs_boto3_on_the_host(s3_auth, tmp_path, bare_python):

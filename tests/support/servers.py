@@ -379,3 +379,52 @@ class PutServer:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class SlowUplink:
+    """A TCP proxy on loopback to ``port`` that passes what clients send at ``rate`` bytes per second at most
+    (answers at full speed): a slow uplink, to make an upload last. A context manager: leaving it closes it."""
+
+    def __init__(self, port: int, rate: int) -> None:
+        self.target, self.rate = port, rate
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def __enter__(self) -> "SlowUplink":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _address = self.listener.accept()
+            except OSError:  # closed
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target))
+            threading.Thread(target=self._pump, args=(client, upstream, self.rate), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, 0), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket, rate: int) -> None:
+        chunk = max(1024, rate // 20) if rate else 65536
+        try:
+            while True:
+                data = source.recv(chunk)
+                if not data:
+                    break
+                sink.sendall(data)
+                if rate:
+                    time.sleep(len(data) / rate)
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                try:
+                    end.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                end.close()

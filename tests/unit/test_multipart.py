@@ -13,7 +13,7 @@ import pytest
 
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.errors import OutputError
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.formats.ova import OvaWriter
-from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage import multipart
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage import multipart, presigned
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage.multipart import (
     MAX_PARTS, MIN_PART, MultipartStream, plan_parts)
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage.urlbook import SignedUrls
@@ -105,3 +105,29 @@ def test_part_plan_holds_any_size():
     big = plan_parts(10 ** 12, 32 * MiB, 3)[0]
     stream = MultipartStream(book(["http://x/1"]), part_size=big, threads=4)
     assert stream.threads == 1 and 2 * big + 2 * multipart.HOLD_SIZE < 300 * MiB, "1 TB: one part at a time"
+
+
+def _parts(tmp_path, count: int) -> tuple:
+    src = tmp_path / "file.ova"
+    src.write_bytes(os.urandom(count * 1024))
+    return str(src), [{"number": n, "offset": (n - 1) * 1024, "size": 1024, "url": f"http://x/{n}"}
+                      for n in range(1, count + 1)]
+
+
+def test_host_leaves_expired_and_late_parts_for_the_controller(tmp_path, monkeypatch):
+    """ova_upload's rounds: with ``stop_after`` a part whose URL the store calls expired is left (not a failure),
+    and no part starts after ``stop_after`` seconds; without it an expired URL fails the upload."""
+    src, parts = _parts(tmp_path, 4)
+
+    def put_part(url, number, body, size, link):
+        assert body().read(size) == open(src, "rb").read()[(number - 1) * 1024:number * 1024]
+        if number == 2:
+            raise presigned.UrlExpired("uploading part 2 failed: 403 Forbidden: Request has expired")
+        return f'"{number}"'
+
+    monkeypatch.setattr(presigned, "put_part", put_part)
+    sent = presigned.put_parts(src, parts, threads=1, stop_after=60)
+    assert sent == {"etags": [{"number": n, "etag": f'"{n}"'} for n in (1, 3, 4)], "left": [2]}
+    assert presigned.put_parts(src, parts, threads=1, stop_after=0) == {"etags": [], "left": [1, 2, 3, 4]}
+    with pytest.raises(presigned.UrlExpired):
+        presigned.put_parts(src, parts, threads=1)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import http.client
 import os
 import ssl
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -113,13 +114,32 @@ def put_part(signed_url: str, number: int, body: Callable[[], Any], size: int, l
     return headers["etag"]
 
 
-def put_parts(src: str, parts: Sequence[Dict[str, Any]], threads: int = 4, link: Optional[Link] = None) -> List[Dict[str, Any]]:
-    """PUT each part (``number``, ``offset``, ``size``, ``url``) of ``src``; returns ``[{number, etag}]``."""
+def put_parts(src: str, parts: Sequence[Dict[str, Any]], threads: int = 4, link: Optional[Link] = None,
+              stop_after: Optional[float] = None) -> Dict[str, Any]:
+    """PUT each part (``number``, ``offset``, ``size``, ``url``) of ``src``; returns ``etags`` (``[{number, etag}]``)
+    and ``left``, the numbers of the parts not sent.
+
+    Without ``stop_after`` every part is sent or the call fails. With it (seconds), the URLs are about to end: no
+    part starts after that many seconds, and a part whose URL the store calls expired is left too, for the
+    controller to sign again."""
     wanted = [Part(int(p["number"]), int(p["offset"]), int(p["size"]), str(p["url"])) for p in parts]
+    began = time.monotonic()
     try:
         fd = os.open(src, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
         raise OvatoolError(f"cannot read the file: {exc.strerror}", src) from None
+
+    def send(part: Part) -> Optional[str]:
+        if stop_after is not None and time.monotonic() - began >= stop_after:
+            return None
+        try:
+            return put_part(part.url, part.number, lambda: _Range(fd, part.offset, part.size), part.size,
+                            link or Link())
+        except UrlExpired:
+            if stop_after is None:
+                raise
+            return None
+
     try:
         size = os.fstat(fd).st_size
         for part in wanted:
@@ -127,9 +147,8 @@ def put_parts(src: str, parts: Sequence[Dict[str, Any]], threads: int = 4, link:
                 raise OvatoolError(f"part {part.number} ({part.offset}+{part.size}) lies outside the file of "
                                    f"{size} bytes", src)
         with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="ovatool-part") as pool:
-            etags = list(pool.map(lambda part: put_part(part.url, part.number,
-                                                        lambda: _Range(fd, part.offset, part.size), part.size,
-                                                        link or Link()), wanted))
+            etags = list(pool.map(send, wanted))
     finally:
         os.close(fd)
-    return [{"number": part.number, "etag": etag} for part, etag in zip(wanted, etags)]
+    return {"etags": [{"number": part.number, "etag": etag} for part, etag in zip(wanted, etags) if etag],
+            "left": [part.number for part, etag in zip(wanted, etags) if not etag]}
