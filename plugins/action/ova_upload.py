@@ -127,7 +127,6 @@ class ActionModule(HostModuleAction):
             parts = [part for part in parts if part["number"] in left]
         return sorted(etags, key=lambda part: part["number"]), rounds
 
-
     def _s3(self, args, task_vars, result):
         from botocore.exceptions import BotoCoreError, ClientError  # pylint: disable=import-outside-toplevel
 

@@ -37,7 +37,6 @@ def _writer(image: str, out: ImageFile, capacity: int, seed: str, plan: ExportPl
     return RawWriter(out, capacity)
 
 
-
 def image_objects(plan: ExportPlan, capacities: List[int]) -> List[Dict[str, Any]]:
     """What the controller needs to start an upload per image and one for the sums: URL, size bound, holes."""
     found = [{"url": plan.image_path(index, image), "bound_bytes": WRITERS[image].bound(capacity),
