@@ -31,6 +31,10 @@ class DiskFormatError(OvatoolError):
     """A VMDK descriptor or extent is malformed or unsupported."""
 
 
+class SnapshotError(OvatoolError):
+    """A snapshot cannot be found, taken, read or removed."""
+
+
 class OutputError(OvatoolError):
     """The destination cannot be written."""
 

@@ -176,10 +176,16 @@ class DiskRef:
     unit: int
     file_name: str  # as written in the VMX
     path: str  # resolved against the VMX folder
+    mode: str = ""  # scsiX:Y.mode: persistent (or empty), independent-persistent, independent-nonpersistent...
 
     @property
     def address(self) -> str:
         return f"{self.controller}:{self.unit}"
+
+    @property
+    def independent(self) -> bool:
+        """Snapshots do not capture an independent disk: it goes on changing under any snapshot."""
+        return self.mode.startswith("independent")
 
 
 @dataclass
@@ -321,7 +327,8 @@ def build_vm(values: Dict[str, str], vmx_path: str) -> VirtualMachine:
         if device_type in CDROM_DEVICE_TYPES:
             vm.cdroms.append(CdromRef(f"{kind}{bus}", kind, bus, unit, device_type, file_name))
         elif device_type in DISK_DEVICE_TYPES and file_name.lower().endswith(".vmdk"):
-            vm.disks.append(DiskRef(f"{kind}{bus}", kind, bus, unit, file_name, resolve_path(folder, file_name)))
+            vm.disks.append(DiskRef(f"{kind}{bus}", kind, bus, unit, file_name, resolve_path(folder, file_name),
+                                    values.get(f"{prefix}.mode", "").strip().lower()))
     vm.controllers = [controllers[k] for k in sorted(controllers, key=lambda k: (CONTROLLER_KINDS.index(k[0]), k[1]))]
 
     nic_indexes = sorted(int(m.group(1)) for m in (_NIC_KEY.match(k) for k in values) if m)
