@@ -133,6 +133,18 @@ options:
     choices: [qcow2, vhdx, vhd, raw]
     default: []
     version_added: 1.1.0
+  snapshot:
+    description:
+      - Export the disks exactly as they were when the VM's snapshot of this name (its C(displayName)) was taken -
+        the disk files the VM's C(.vmsd) records for it, and their parents, instead of the VM's current disks.
+        The VM no longer writes those files, so this works on a running VM
+        (M(ovatool.vmware.vm_snapshot) takes such a snapshot). The OVF's hardware comes from the C(.vmx), as
+        without it.
+      - An unknown or ambiguous name fails, listing the VM's snapshots; so does a VM with an independent disk
+        (snapshots do not capture those) or a disk the snapshot does not hold.
+      - While the export reads, M(ovatool.vmware.vm_snapshot) does not remove the snapshot.
+    type: str
+    version_added: 1.1.0
   max_hardware_version:
     description: Cap the virtual hardware version written in the OVF (like OVF Tool's C(--maxVirtualHardwareVersion)).
     type: int
@@ -574,6 +586,27 @@ sha256:
   returned: when images were written with O(format=ova)
   type: str
   version_added: 1.1.0
+snapshot:
+  description: With O(snapshot), the snapshot the disks were read from.
+  returned: with O(snapshot), when the disks were opened
+  type: dict
+  version_added: 1.1.0
+  contains:
+    name:
+      description: Its name.
+      type: str
+    id:
+      description: Its uid in the C(.vmsd).
+      type: str
+    parent:
+      description: The uid of the snapshot it was taken on; null for the first.
+      type: str
+    description:
+      description: Its description.
+      type: str
+    disks:
+      description: The disk file read for each disk node (with its parents, when it is a child).
+      type: dict
 stale:
   description: True when an existing package was found stale and exported again (or would be, in check mode).
   returned: when that happened
@@ -636,6 +669,7 @@ def main():
             format=dict(type="str", default="ova", choices=list(FORMATS)),
             images=dict(type="list", elements="str", default=[], choices=list(IMAGE_FORMATS)),
             max_hardware_version=dict(type="int"),
+            snapshot=dict(type="str"),
             export_flags=dict(type="list", elements="str", default=[], choices=list(EXPORT_FLAGS)),
             **signing_spec(),
             include_images=dict(type="bool", default=False),
@@ -670,7 +704,7 @@ def main():
         src=params["src"], dest=params["dest"], force=params["force"], threads=params["threads"],
         compression=params["compression"], codec=params["codec"], manifest=params["manifest"],
         name=params["name"], format=params["format"], images=params["images"],
-        max_hardware_version=params["max_hardware_version"],
+        max_hardware_version=params["max_hardware_version"], snapshot=params["snapshot"],
         export_flags=params["export_flags"], private_key=params["private_key"],
         private_key_passphrase=params["private_key_passphrase"], certificate=params["certificate"],
         include_images=params["include_images"], refresh=params["refresh"],

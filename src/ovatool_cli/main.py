@@ -177,7 +177,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     options = ExportOptions(
         src=args.vmx, dest=args.output, force=args.force, refresh=args.refresh, threads=args.threads,
         compression=args.compression, codec=args.codec, manifest=args.manifest, name=args.name, format=args.format,
-        max_hardware_version=args.max_hardware_version, export_flags=args.export_flags or (),
+        max_hardware_version=args.max_hardware_version, snapshot=args.snapshot, export_flags=args.export_flags or (),
         private_key=args.private_key, private_key_passphrase=os.environ.get("OVATOOL_KEY_PASSPHRASE"),
         certificate=args.certificate, include_images=args.include_images, check_mode=args.check,
         images=args.images or (), appliance=load_spec(args.appliance), nice=args.nice, ionice=args.ionice,
@@ -314,6 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--image", dest="images", action="append", choices=list(IMAGE_FORMATS),
                         help="also write each disk in this image format beside the package, from the same read "
                              "(repeatable), with <name>.SHA256SUMS")
+    export.add_argument("--snapshot", metavar="NAME",
+                        help="the disks as the VM's snapshot NAME froze them (works while the VM runs)")
     export.add_argument("--max-hardware-version", type=int, help="cap the vmx-NN hardware version in the OVF")
     export.add_argument("--export-flag", dest="export_flags", action="append", choices=list(EXPORT_FLAGS),
                         help="keep MAC addresses, the BIOS UUID, or the other VMX keys (repeatable)")

@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
 from ..errors import OutputError, OvatoolError, VmxError
 from ..formats import manifest, ovf
 from ..formats.appliance import Appliance, check_networks, merge_specs, parse_appliance
+from ..formats.vmsd import Snapshot, snapshot_disks
 from ..formats.vmx import DiskRef, VirtualMachine, load_vm, resolve_path
 from ..names import safe_name
 from .codec import QCOW2_WINDOW_BITS, Codec, select_codec
@@ -68,6 +69,7 @@ class ExportOptions:
     upload: Optional[Dict[str, Any]] = None
     retry_seconds: float = RETRY_SECONDS  # an upload retries until the store has not answered for this long
     images: Sequence[str] = ()  # image formats written beside the package, from the same read (IMAGE_FORMATS)
+    snapshot: Optional[str] = None  # read the disks as this snapshot (.vmsd displayName) froze them
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,7 @@ class ExportPlan:
     appliance: Appliance = field(default_factory=Appliance)
     warnings: Tuple[str, ...] = field(default=())
     images: Tuple[str, ...] = field(default=())
+    snapshot: Optional[Snapshot] = None  # the disks are the files this snapshot froze, not the VM's current ones
 
     @property
     def package(self) -> bool:
@@ -256,8 +259,9 @@ def plan_export(options: ExportOptions) -> ExportPlan:
     name = options.name or vm.name
     base = safe_name(name, fallback=os.path.splitext(os.path.basename(src))[0])
     warnings = list(vm.warnings)
+    snapshot, refs = snapshot_disks(vm, options.snapshot) if options.snapshot else (None, tuple(vm.disks))
     disks = tuple(PlannedDisk(ref, f"{base}-disk{i + 1}.vmdk", f"file{i + 1}", f"vmdisk{i + 1}")
-                  for i, ref in enumerate(vm.disks))
+                  for i, ref in enumerate(refs))
     return ExportPlan(
         vmx=src, vm=vm, name=name, base=base, dest=resolve_dest(options.dest, base, fmt), format=fmt,
         codec=select_codec(options.codec, options.compression, QCOW2_WINDOW_BITS if "qcow2" in images else 15),
@@ -267,4 +271,4 @@ def plan_export(options: ExportOptions) -> ExportPlan:
         signing=(options.private_key, options.certificate, options.private_key_passphrase)
         if options.private_key and options.certificate else None,
         disks=disks, side_files=_side_files(vm, base, len(disks) + 1, options.include_images, warnings),
-        appliance=appliance, warnings=tuple(warnings), images=images)
+        appliance=appliance, warnings=tuple(warnings), images=images, snapshot=snapshot)

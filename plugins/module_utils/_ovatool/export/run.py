@@ -14,7 +14,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
-from ..errors import OutputError, OvatoolError, VmxError, describe_os_error
+from ..errors import OutputError, OvatoolError, SnapshotError, VmxError, describe_os_error
 from ..fileio import replace_small_file
 from ..formats import manifest, ovf
 from ..formats.appliance_write import apply_appliance
@@ -24,8 +24,10 @@ from ..formats.ova import OvaWriter
 from ..formats.sign import Signer
 from ..formats.stream import StreamVmdkWriter
 from ..formats.vmdk import GRAIN_BYTES, GTES_PER_GT, SECTOR
+from ..formats.vmsd import read_vmsd
 from ..formats.vmx import DiskRef, VirtualMachine
 from ..host.slots import ExportSlot
+from ..host.snapshot import SnapshotLock
 from ..output import AtomicFolder, AtomicOutput, CancelOnSignal, DestLock, remove_leftovers
 from ..protocols import BatchWriter, PackageWriter
 from ..storage.multipart import MultipartStream
@@ -383,6 +385,13 @@ def export_vm(options: ExportOptions) -> Dict[str, Any]:
     signer = Signer(plan.signing[0], plan.signing[1], plan.signing[2], plan.algorithm) if plan.signing else None
 
     with ExitStack() as stack:
+        if plan.snapshot is not None:
+            # the snapshot is not removed while we read its files (host/snapshot), and is still the one planned
+            stack.enter_context(SnapshotLock(plan.vmx, plan.snapshot.name))
+            if plan.snapshot not in read_vmsd(plan.vmx).named(plan.snapshot.name):
+                raise SnapshotError(f'snapshot "{plan.snapshot.name}" changed or was removed as the export began',
+                                    plan.vmx)
+            result["snapshot"] = plan.snapshot.as_dict(plan.vm.folder)
         disks = open_vm_disks(plan, stack)
         sources = [plan.vmx] + [f for d in disks for f in d.files] + [side.path for side in plan.side_files]
         stamp = fingerprint(sources, plan)
