@@ -9,6 +9,7 @@ from __future__ import annotations
 import traceback
 
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.errors import OvatoolError
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.host.power import backend
 
 
 def run_engine(module, action):
@@ -24,6 +25,21 @@ def run_engine(module, action):
     for warning in result.pop("warnings", None) or ():
         module.warn(warning)
     module.exit_json(**result)
+
+
+def backend_spec() -> dict:
+    """The argument spec of doc fragment ovatool.vmware.backend: how to reach VMware on the host."""
+    return dict(
+        backend=dict(type="str", default="auto", choices=["auto", "vmrun", "vim-cmd"]),
+        vmrun_path=dict(type="path"),
+        vmrun_type=dict(type="str", choices=["ws", "fusion", "player"]),
+        vim_cmd_path=dict(type="path"),
+    )
+
+
+def backend_of(params: dict):
+    """The power backend (host/power) the backend_spec options name."""
+    return backend(params["backend"], params["vmrun_path"], params["vmrun_type"], params["vim_cmd_path"])
 
 
 def s3_connection_spec() -> dict:

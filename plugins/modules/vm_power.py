@@ -43,23 +43,6 @@ options:
         before they stopped it (written only then, mode 0600), for V(restored). Required with V(restored).
       - Give each VM its own file, outside the VM's folder (the exporter never writes there).
     type: path
-  backend:
-    description: V(auto) uses vim-cmd where it exists (ESXi), else vmrun.
-    type: str
-    choices: [auto, vmrun, vim-cmd]
-    default: auto
-  vmrun_path:
-    description:
-      - Path of vmrun; by default found on PATH or in the usual places (Linux C(/usr/bin/vmrun), macOS
-        C(/Applications/VMware Fusion.app/Contents/Library/vmrun)).
-    type: path
-  vmrun_type:
-    description: vmrun's C(-T) host type.
-    type: str
-    choices: [ws, fusion, player]
-  vim_cmd_path:
-    description: Path of vim-cmd (default C(vim-cmd) on PATH, or C(/bin/vim-cmd)).
-    type: path
   timeout:
     description: Seconds to wait for a soft shutdown.
     type: int
@@ -68,6 +51,8 @@ options:
     description: Fall back to a hard power-off when a soft shutdown fails or times out; power off a suspended VM.
     type: bool
     default: false
+extends_documentation_fragment:
+  - ovatool.vmware.backend
 attributes:
   check_mode:
     support: full
@@ -137,9 +122,9 @@ hard_power_off:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ovatool.vmware.plugins.module_utils.common import run_engine
+from ansible_collections.ovatool.vmware.plugins.module_utils.common import backend_of, backend_spec, run_engine
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.host.power import (
-    backend, restore_recorded, set_power, stop_and_record)
+    restore_recorded, set_power, stop_and_record)
 
 
 def main():
@@ -149,10 +134,7 @@ def main():
             state=dict(type="str", default="query",
                        choices=["powered_off", "powered_on", "shutdown_guest", "suspended", "query", "restored"]),
             record=dict(type="path"),
-            backend=dict(type="str", default="auto", choices=["auto", "vmrun", "vim-cmd"]),
-            vmrun_path=dict(type="path"),
-            vmrun_type=dict(type="str", choices=["ws", "fusion", "player"]),
-            vim_cmd_path=dict(type="path"),
+            **backend_spec(),
             timeout=dict(type="int", default=300),
             force=dict(type="bool", default=False),
         ),
@@ -164,7 +146,7 @@ def main():
         module.fail_json(msg="vmx is required unless state is restored")
 
     def action():
-        engine = backend(params["backend"], params["vmrun_path"], params["vmrun_type"], params["vim_cmd_path"])
+        engine = backend_of(params)
         if params["state"] == "restored":
             return restore_recorded(params["record"], engine, params["vmx"], module.check_mode)
         if params["record"] and params["state"] in ("powered_off", "shutdown_guest", "suspended"):

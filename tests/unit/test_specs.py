@@ -25,7 +25,10 @@ ROLE_TO_MODULE = {
                "export_manifest": ("ova_export", "manifest", True),
                "export_threads": ("ova_export", "threads", True),
                "export_force": ("ova_export", "force", True),
-               "export_refresh": ("ova_export", "refresh", False)},  # the role refreshes stale OVAs by default
+               "export_refresh": ("ova_export", "refresh", False),  # the role refreshes stale OVAs by default
+               "export_snapshot_backend": ("vm_snapshot", "backend", True),
+               "export_snapshot_quiesce": ("vm_snapshot", "quiesce", True),
+               "export_snapshot_timeout": ("vm_snapshot", "timeout", True)},
     "power_off": {"power_off_backend": ("vm_power", "backend", True),
                   "power_off_timeout": ("vm_power", "timeout", True),
                   "power_off_force": ("vm_power", "force", True)},
@@ -34,13 +37,26 @@ ROLE_TO_MODULE = {
 }
 
 
-def module_doc(module: str, block: str = "DOCUMENTATION") -> dict:
-    with open(os.path.join(ROOT, "plugins", "modules", f"{module}.py"), encoding="utf-8") as handle:
+def assigned(path: str, name: str) -> str:
+    """The string assigned to ``name`` in a module, or in the class of a doc fragment."""
+    with open(path, encoding="utf-8") as handle:
         tree = ast.parse(handle.read())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == block:
-            return yaml.safe_load(node.value.value)
-    raise AssertionError(f"{module} has no {block}")
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == name:
+            return node.value.value
+    raise AssertionError(f"{path} has no {name}")
+
+
+def module_doc(module: str, block: str = "DOCUMENTATION") -> dict:
+    """A module's documentation block, with the options of this collection's doc fragments merged in."""
+    doc = yaml.safe_load(assigned(os.path.join(ROOT, "plugins", "modules", f"{module}.py"), block))
+    for fragment in doc.get("extends_documentation_fragment", []) if block == "DOCUMENTATION" else []:
+        if fragment.startswith("ovatool.vmware."):
+            name, _, variant = fragment[len("ovatool.vmware."):].partition(".")
+            path = os.path.join(ROOT, "plugins", "doc_fragments", f"{name}.py")
+            options = yaml.safe_load(assigned(path, variant.upper() or "DOCUMENTATION")).get("options", {})
+            doc["options"] = {**options, **doc.get("options", {})}
+    return doc
 
 
 def role_spec(role: str) -> dict:
