@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from support import ovacheck, vmfactory
+from support import doubles, ovacheck, vmfactory
 from support.ansiblerun import BIN, ROOT, adhoc, ansible_env
 
 
@@ -105,8 +105,6 @@ def test_async_export_and_ova_export_wait(tmp_path, vm):
 
 def test_export_all_playbook(tmp_path, vm, images):
     """The whole chain on localhost with the vmrun double: plan, power off, export, verify, upload, restore."""
-    import shutil
-
     other = tmp_path / "vms" / "nested" / "db"
     other.mkdir(parents=True)
     vmfactory.convert(images["odd"], str(other / "db.vmdk"), "monolithicFlat")
@@ -117,7 +115,7 @@ def test_export_all_playbook(tmp_path, vm, images):
     tools = tmp_path / "bin"
     tools.mkdir()
     vmrun = str(tools / "vmrun")
-    shutil.copy(os.path.join(ROOT, "tests", "doubles", "vmrun"), vmrun)
+    doubles.install(tools, "vmrun")
     state_file = tools / "vmrun-state.json"
     state_file.write_text(json.dumps({"running": [vm["vmx"]]}))
     # the upload folder does not exist yet: the upload creates it (a dest ending in / is a folder)

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from support import servers, vmfactory
+from support import doubles, servers, vmfactory
 from support.ansiblerun import (ROOT, export_all, host_files, play_task, return_doc, task_play, task_result,
                                 undocumented)
 
@@ -212,7 +212,7 @@ def test_export_all_straight_to_s3_from_a_stdlib_host(s3_auth, tmp_path, bare_py
     vmx = vmfactory.noise_vm(str(tmp_path / "vms" / "edge"), "Edge", mib=12)
     tools = tmp_path / "bin"
     tools.mkdir()
-    shutil.copy(os.path.join(ROOT, "tests", "doubles", "vmrun"), str(tools / "vmrun"))
+    doubles.install(tools, "vmrun")
     (tools / "vmrun-state.json").write_text(json.dumps({"running": [vmx]}))
     extra = {"ovatool_vms": [vmx], "ovatool_output_dir": "s3://releases/direct/",
              "ovatool_state_dir": str(tmp_path / "state"), "ovatool_vmrun_path": str(tools / "vmrun"),

@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from support import ovacheck, servers, vmfactory
+from support import doubles, ovacheck, servers, vmfactory
 from support.ansiblerun import BIN, ROOT, ansible_env
 
 pytestmark = pytest.mark.xdist_group(name="servers")
@@ -38,7 +38,7 @@ def hosts(tmp_path, images):
             app = vmfactory.write_vmx(str(vms / "app" / "app.vmx"), f"{name} app", [("scsi0:0", "app.vmdk")])
             tools = root / "bin"
             tools.mkdir()
-            shutil.copy(os.path.join(ROOT, "tests", "doubles", "vmrun"), str(tools / "vmrun"))
+            doubles.install(tools, "vmrun")
             running = [app] if name == "hv1" else []
             (tools / "vmrun-state.json").write_text(json.dumps({"running": running}))
             if name == "hv2":

@@ -6,27 +6,17 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 
 import pytest
 
-from support import vmfactory
+from support import doubles, vmfactory
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.host.power import (
     PowerError, VimCmd, Vmrun, restore_recorded, set_power, stop_and_record)
 from support.ansiblerun import adhoc
 
-DOUBLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "doubles")
-
-
 def double(tmp_path, name: str, state: dict) -> str:
-    folder = tmp_path / f"{name}-bin"
-    folder.mkdir()
-    target = str(folder / name)
-    shutil.copy(os.path.join(DOUBLES, name), target)
-    with open(folder / f"{name}-state.json", "w") as handle:
-        json.dump(state, handle)
-    return target
+    return doubles.install(tmp_path / f"{name}-bin", name, state)
 
 
 def state_of(tool: str) -> dict:

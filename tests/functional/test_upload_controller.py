@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from support import servers
+from support import doubles, servers
 from support.ansiblerun import ROOT, export_all, host_files, play_task, task_play, task_result
 
 pytestmark = pytest.mark.xdist_group(name="servers")
@@ -99,8 +99,6 @@ def test_wrong_secret_is_refused_and_leaves_no_upload(s3_auth, tmp_path, bare_py
 
 def edge_vm(tmp_path, images) -> tuple:
     """A running VM under tmp_path/vms and its vmrun double: (vmx, the double's folder)."""
-    import shutil
-
     from support import vmfactory
 
     folder = tmp_path / "vms" / "edge"
@@ -109,7 +107,7 @@ def edge_vm(tmp_path, images) -> tuple:
     vmx = vmfactory.write_vmx(str(folder / "edge.vmx"), "Edge", [("scsi0:0", "edge.vmdk")])
     tools = tmp_path / "bin"
     tools.mkdir()
-    shutil.copy(os.path.join(ROOT, "tests", "doubles", "vmrun"), str(tools / "vmrun"))
+    doubles.install(tools, "vmrun")
     (tools / "vmrun-state.json").write_text(json.dumps({"running": [vmx]}))
     return vmx, tools
 

@@ -22,7 +22,7 @@ import time
 
 import pytest
 
-from support import ovacheck, servers, vmfactory
+from support import doubles, ovacheck, servers, vmfactory
 from support.ansiblerun import BIN, ROOT, ansible_env
 
 pytestmark = [pytest.mark.reliability, pytest.mark.xdist_group(name="servers")]
@@ -41,7 +41,7 @@ def host(tmp_path):
         vmx = vmfactory.noise_vm(str(tmp_path / "vms" / "slow"))
         tools = tmp_path / "bin"
         tools.mkdir()
-        shutil.copy(os.path.join(ROOT, "tests", "doubles", "vmrun"), str(tools / "vmrun"))
+        doubles.install(tools, "vmrun")
         (tools / "vmrun-state.json").write_text(json.dumps({"running": [vmx]}))
         (tmp_path / "shelf").mkdir()
         vmdk = os.path.join(os.path.dirname(vmx), "slow.vmdk")

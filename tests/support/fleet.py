@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Tuple
 
-from support import servers, vmfactory
+from support import doubles, servers, vmfactory
 from support.ansiblerun import BIN, ROOT, ansible_env
 from support.sources import patch, sparse_layout
 
@@ -61,7 +61,7 @@ class Host:
             self.vms.append(vmx)
         tools = self.root / "bin"
         tools.mkdir(parents=True)
-        shutil.copy(os.path.join(ROOT, "tests", "doubles", "vmrun"), str(tools / "vmrun"))
+        doubles.install(tools, "vmrun")
         self.vmrun = str(tools / "vmrun")
         self.power = tools / "vmrun-state.json"
         self.power.write_text(json.dumps({"running": [self.vms[0]]}))  # the first VM runs, the others are off

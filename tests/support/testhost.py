@@ -15,7 +15,7 @@ import shutil
 import signal
 import sys
 
-from support import servers, vmfactory
+from support import doubles, servers, vmfactory
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MiB = 1024 * 1024
@@ -48,7 +48,7 @@ def create(folder: str, names: list) -> None:
         tools = os.path.join(root, "bin")
         os.makedirs(tools)
         os.makedirs(os.path.join(root, "shelf"))  # the "upload" destination (file://)
-        shutil.copy(os.path.join(ROOT, "tests", "doubles", "vmrun"), os.path.join(tools, "vmrun"))
+        doubles.install(tools, "vmrun")
         with open(os.path.join(tools, "vmrun-state.json"), "w") as handle:
             json.dump({"running": [paths["app"]]}, handle)
         with open(os.path.join(folder, f"{name}.yml"), "w") as handle:
