@@ -8,7 +8,12 @@ parentFileNameHint, as Workstation writes it), the .vmx is pointed at the childr
 snapshot with the files it froze. Removing the newest one: each child's data is merged into its parent
 (qemu-img commit, which is what consolidation does), the .vmx points back, and the .vmsd forgets it.
 Only the newest snapshot (the one the VM runs on) can be removed here; that is all the collection removes.
+
+A guest stand-in (tests/support/guest.py) writes into the VM's current disks holding guest_lock(vmx); removal
+holds it too, as VMware stuns the guest's I/O while it consolidates. With ``before_merge`` (a folder), removal
+first copies each delta chain as the guest left it to <folder>/<node>.raw, for the tests to compare.
 """
+import fcntl
 import os
 import re
 import subprocess
@@ -127,8 +132,20 @@ def take(vmx, name, description=""):
     return uid
 
 
-def remove(vmx, uid):
+def guest_lock(vmx):
+    """An open file whose exclusive flock pauses the guest stand-in's I/O (close it to release)."""
+    handle = open(os.path.splitext(vmx)[0] + ".guest-io.lock", "a")
+    fcntl.flock(handle, fcntl.LOCK_EX)
+    return handle
+
+
+def remove(vmx, uid, before_merge=None):
     """Remove snapshot ``uid``, merging what the guest wrote since into the files it froze."""
+    with guest_lock(vmx):
+        _remove(vmx, uid, before_merge)
+
+
+def _remove(vmx, uid, before_merge):
     folder = os.path.dirname(os.path.abspath(vmx))
     found, current, last_uid = snapshots(vmx)
     snap = next((s for s in found if s["uid"] == uid), None)
@@ -139,6 +156,9 @@ def remove(vmx, uid):
     now = disks(vmx)
     for node, frozen in snap["disks"]:
         delta = now[node]
+        if before_merge:
+            _run(["qemu-img", "convert", "-f", "vmdk", "-O", "raw", delta,
+                  os.path.join(before_merge, node.replace(":", "_") + ".raw")], folder)
         _run(["qemu-img", "commit", "-q", "-f", "vmdk", delta], folder)
         _set_disk(vmx, node, frozen)
         os.unlink(os.path.join(folder, delta))

@@ -105,13 +105,12 @@ def test_damaged_stream_input(tmp_path, images):
 @pytest.mark.parametrize("kind", ["vmfsSparse", "seSparse"])
 def test_esxi_delta_over_vmfs_base(tmp_path, images, kind):
     """ESXi snapshot deltas over a thin vmfs base; qemu-img's reading of the same chain is the oracle."""
-    from test_roundtrip import make_vmfs
 
     from support import esxfactory
 
     folder = tmp_path / "vm"
     folder.mkdir()
-    make_vmfs(images["gappy"], str(folder), "base")
+    vmfactory.make_vmfs(images["gappy"], str(folder), "base")
     sectors = os.path.getsize(images["gappy"]) // 512
     if kind == "vmfsSparse":
         grains = {g: bytes([g % 251 + 1]) * 512 for g in list(range(0, 96)) + [150 * 2048 + 7, sectors - 1]}

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import tarfile
 
 import pytest
@@ -16,28 +15,9 @@ from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.run
 MiB = 1024 * 1024
 
 
-def make_vmfs(raw: str, folder: str, name: str, create_type: str = "vmfs") -> str:
-    """An ESXi-style disk: a descriptor with one VMFS extent and a -flat file (qemu-img cannot make it)."""
-    flat = os.path.join(folder, f"{name}-flat.vmdk")
-    subprocess.run(["cp", "--sparse=always", raw, flat], check=True)  # keep the holes, as thin VMFS does
-    size = os.path.getsize(raw)
-    if size % 512:
-        with open(flat, "r+b") as handle:
-            handle.truncate(size + (-size % 512))
-    sectors = os.path.getsize(flat) // 512
-    descriptor = os.path.join(folder, f"{name}.vmdk")
-    with open(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(
-            "# Disk DescriptorFile\nversion=1\nencoding=\"UTF-8\"\nCID=fffffffe\nparentCID=ffffffff\n"
-            f"isNativeSnapshot=\"no\"\ncreateType=\"{create_type}\"\n\n# Extent description\n"
-            f"RW {sectors} VMFS \"{name}-flat.vmdk\"\n\n# The Disk Data Base \n#DDB\n\n"
-            "ddb.adapterType = \"lsilogic\"\nddb.virtualHWVersion = \"14\"\n")
-    return descriptor
-
-
 def make_disk(raw: str, folder: str, name: str, kind: str) -> str:
     if kind == "vmfs":
-        return os.path.basename(make_vmfs(raw, folder, name))
+        return os.path.basename(vmfactory.make_vmfs(raw, folder, name))
     target = os.path.join(folder, f"{name}.vmdk")
     vmfactory.convert(raw, target, kind)
     return os.path.basename(target)

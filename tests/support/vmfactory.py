@@ -117,6 +117,25 @@ def convert(raw: str, vmdk: str, subformat: str, adapter: str = "lsilogic") -> s
     return vmdk
 
 
+def make_vmfs(raw: str, folder: str, name: str, create_type: str = "vmfs") -> str:
+    """An ESXi-style disk: a descriptor with one VMFS extent and a -flat file (qemu-img cannot make it)."""
+    flat = os.path.join(folder, f"{name}-flat.vmdk")
+    run(["cp", "--sparse=always", raw, flat])  # keep the holes, as thin VMFS does
+    size = os.path.getsize(raw)
+    if size % 512:
+        with open(flat, "r+b") as handle:
+            handle.truncate(size + (-size % 512))
+    sectors = os.path.getsize(flat) // 512
+    descriptor = os.path.join(folder, f"{name}.vmdk")
+    with open(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(
+            "# Disk DescriptorFile\nversion=1\nencoding=\"UTF-8\"\nCID=fffffffe\nparentCID=ffffffff\n"
+            f"isNativeSnapshot=\"no\"\ncreateType=\"{create_type}\"\n\n# Extent description\n"
+            f"RW {sectors} VMFS \"{name}-flat.vmdk\"\n\n# The Disk Data Base \n#DDB\n\n"
+            "ddb.adapterType = \"lsilogic\"\nddb.virtualHWVersion = \"14\"\n")
+    return descriptor
+
+
 def qemu_io(path: str, *commands: str) -> None:
     """Write into a VMDK with qemu-io (``write -P 0x11 0 1M``, ``write -z 151M 2M``)."""
     argv = ["qemu-io", "-f", "vmdk"]

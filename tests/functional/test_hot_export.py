@@ -1,0 +1,263 @@
+# Copyright (c) ovatool.vmware contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Hot export from a snapshot, with real data movement: the vmrun and vim-cmd doubles take snapshots the way
+VMware does (a qemu-img child per disk, the .vmx pointed at it, the .vmsd told) and remove them by merging the
+delta back (qemu-img commit), while a guest stand-in keeps writing into the deltas with qemu-io. The oracle is
+qemu-img compare: the OVA's disks against copies taken at the moment of the snapshot, and the VM's disks after
+the removal against the deltas as the guest left them."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+
+import pytest
+
+from support import doubles, ovacheck, vmfactory
+from support.guest import Guest, current_disks
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.errors import OvatoolError
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.run import ExportOptions, export_vm
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.formats.vmsd import read_vmsd
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.host import snapshot
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.host.power import VimCmd, Vmrun
+
+POWER_CHANGES = {"stop", "suspend", "reset", "pause", "vmsvc/power.off", "vmsvc/power.shutdown",
+                 "vmsvc/power.suspend", "vmsvc/power.reset"}
+
+
+def compare(first: str, second: str, first_format: str = "raw", second_format: str = "vmdk") -> None:
+    done = subprocess.run(["qemu-img", "compare", "-f", first_format, "-F", second_format, first, second],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, check=False)
+    assert done.returncode == 0, done.stdout
+
+
+def to_raw(vmdk: str, raw: str) -> str:
+    vmfactory.run(["qemu-img", "convert", "-f", "vmdk", "-O", "raw", vmdk, raw])
+    return raw
+
+
+def sha256(path: str) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest() if hasattr(hashlib, "file_digest") else \
+            hashlib.sha256(handle.read()).hexdigest()
+
+
+class Host:
+    """One hypervisor: its VM folder, the tool double (vmrun, or vim-cmd with a datastore) and its state."""
+
+    def __init__(self, tmp_path, kind: str) -> None:
+        self.kind = kind
+        self.tmp = tmp_path
+        self.before_merge = tmp_path / "before-merge"
+        self.before_merge.mkdir(parents=True)
+        if kind == "vim-cmd":
+            self.volumes = tmp_path / "vmfs" / "volumes"
+            self.root = self.volumes / "datastore1"
+        else:
+            self.root = tmp_path / "vms"
+        self.root.mkdir(parents=True)
+        self.tool = doubles.install(tmp_path / "bin", kind, {"running": [], "vms": {},
+                                                             "before_merge": str(self.before_merge)})
+
+    def state(self) -> dict:
+        with open(self.tool + "-state.json") as handle:
+            return json.load(handle)
+
+    def save(self, state: dict) -> None:
+        with open(self.tool + "-state.json", "w") as handle:
+            json.dump(state, handle)
+
+    def add_vm(self, name: str, disks: list, tools: bool = False) -> str:
+        """A running VM ``name`` with disks [(node, file name)] already in its folder; its .vmx."""
+        vmx = vmfactory.write_vmx(str(self.root / name / f"{name}.vmx"), f"{name} VM", disks)
+        state = self.state()
+        state["running"].append(vmx)
+        state["vms"][str(len(state["vms"]) + 1)] = {"name": name, "file": f"[datastore1] {name}/{name}.vmx",
+                                                     "state": "on", "vmx": vmx, "tools": tools}
+        self.save(state)
+        return vmx
+
+    def engine(self):
+        if self.kind == "vim-cmd":
+            return VimCmd(self.tool, volumes=str(self.volumes))
+        return Vmrun(self.tool)
+
+    def snapshots(self):
+        return snapshot.snapshots_of(self.engine())
+
+    def calls(self) -> list:
+        return self.state().get("calls", [])
+
+
+def make_disks(host: Host, name: str, layout: str, images) -> list:
+    folder = host.root / name
+    folder.mkdir(parents=True)
+    if layout == "flat":
+        vmfactory.make_vmfs(images["odd"], str(folder), name)
+        return [("scsi0:0", f"{name}.vmdk")]
+    if layout == "split":
+        vmfactory.convert(images["gappy"], str(folder / f"{name}.vmdk"), "twoGbMaxExtentSparse")
+        return [("scsi0:0", f"{name}.vmdk")]
+    vmfactory.convert(images["odd"], str(folder / f"{name}.vmdk"), "monolithicSparse")
+    if layout == "two-disks":
+        vmfactory.convert(images["gappy"], str(folder / f"{name}-data.vmdk"), "twoGbMaxExtentSparse")
+        return [("scsi0:0", f"{name}.vmdk"), ("sata0:1", f"{name}-data.vmdk")]
+    return [("scsi0:0", f"{name}.vmdk")]
+
+
+def user_snapshots(host: Host, vmx: str) -> dict:
+    """Two snapshots of the user's own, with guest writes before and between them; {file: sha256} they froze."""
+    for label in ("before upgrade", "after upgrade"):
+        for node, name in current_disks(vmx).items():
+            del node
+            vmfactory.qemu_io(os.path.join(os.path.dirname(vmx), name), f"write -P 0x5{len(label) % 9} 1M 256k")
+        snapshot.take(vmx, label, host.snapshots(), quiesce="false")
+    folder = os.path.dirname(vmx)
+    return {name: sha256(os.path.join(folder, name)) for snap in read_vmsd(vmx).snapshots for _node, name in snap.disks}
+
+
+@pytest.mark.parametrize("kind,layout", [("vmrun", "sparse"), ("vmrun", "split"), ("vim-cmd", "flat"),
+                                         ("vmrun", "user-snapshots"), ("vim-cmd", "two-disks")])
+def test_a_running_vm_exports_as_its_snapshot_froze_it(tmp_path, images, kind, layout):
+    host = Host(tmp_path, kind)
+    vmx = host.add_vm("app", make_disks(host, "app", layout, images), tools=True)
+    frozen_by_user = user_snapshots(host, vmx) if layout == "user-snapshots" else {}
+    user_tree = [(s.uid, s.name, s.parent, s.disks) for s in read_vmsd(vmx).snapshots]
+    record = str(tmp_path / "state" / ".snapshot-app.json")
+    os.makedirs(os.path.dirname(record))
+    os.makedirs(tmp_path / "out")
+
+    taken = snapshot.take(vmx, "ovatool-hot", host.snapshots(), record=record)
+    assert taken["changed"] and taken["snapshot"]["name"] == "ovatool-hot"
+    assert taken["quiesced"] is (kind == "vim-cmd"), "ESXi quiesces when the tools run; vmrun cannot"
+    folder = os.path.dirname(vmx)
+    at_snapshot = {node: to_raw(os.path.join(folder, name), str(tmp_path / f"then-{node.replace(':', '_')}.raw"))
+                   for node, name in current_disks(vmx).items()}  # the disks as the guest saw them then
+    assert all(name.endswith("-000001.vmdk") or name.endswith("-000003.vmdk") for name in current_disks(vmx).values())
+
+    guest = Guest(vmx)
+    guest.start()
+    try:
+        result = export_vm(ExportOptions(src=vmx, dest=str(tmp_path / "out") + "/", snapshot="ovatool-hot"))
+    finally:
+        while guest.writes < 3 and guest.is_alive():
+            guest.join(0.1)
+    assert result["snapshot"]["name"] == "ovatool-hot" and result["changed"]
+    ova = ovacheck.read_ova(result["dest"])
+    disk_names = [n for n in ova["names"] if n.endswith(".vmdk")]
+    assert len(disk_names) == len(at_snapshot)
+    for disk_name, (node, raw) in zip(disk_names, sorted(at_snapshot.items(), key=lambda item: item[0] != "scsi0:0")):
+        ovacheck.assert_same_disk(raw, ovacheck.extract(result["dest"], disk_name, str(tmp_path)))
+
+    removed = snapshot.remove_recorded(record, host.snapshots())
+    written = guest.stop()
+    assert written >= 3 and removed["left"] is False and not os.path.exists(record)
+    for node, name in current_disks(vmx).items():
+        merged = os.path.join(folder, name)
+        left_by_guest = str(host.before_merge / f"{node.replace(':', '_')}.raw")
+        compare(left_by_guest, merged)  # every write the guest made is in the VM's disk now
+        differs = subprocess.run(["qemu-img", "compare", "-q", "-f", "raw", "-F", "raw", at_snapshot[node],
+                                  left_by_guest], check=False)
+        assert differs.returncode == 1, "the guest wrote after the snapshot (else this test proves nothing)"
+    assert [(s.uid, s.name, s.parent, s.disks) for s in read_vmsd(vmx).snapshots] == user_tree
+    assert {name: sha256(os.path.join(folder, name)) for name in frozen_by_user} == frozen_by_user
+    assert not [f for f in os.listdir(folder) if f.endswith("-000003.vmdk" if frozen_by_user else "-000001.vmdk")]
+    assert not [call for call in host.calls() if call and call[0] in POWER_CHANGES]
+    assert host.state()["running"] == [vmx]
+
+
+def test_the_snapshot_option_reads_only_frozen_files_and_names_the_snapshots(tmp_path, images):
+    host = Host(tmp_path, "vmrun")
+    vmx = host.add_vm("web", make_disks(host, "web", "sparse", images))
+    user_snapshots(host, vmx)
+    with pytest.raises(OvatoolError, match=r'no snapshot called "nope" \(its snapshots: "before upgrade", '
+                                           r'"after upgrade"\)'):
+        export_vm(ExportOptions(src=vmx, dest=str(tmp_path / "out.ova"), snapshot="nope"))
+    snapshot.take(vmx, "before upgrade", host.snapshots(), quiesce="false")  # same name again: vmrun allows it
+    assert read_vmsd(vmx).names().count("before upgrade") == 1, "take is idempotent by name"
+    assert not os.path.exists(tmp_path / "out.ova")
+    # the first user snapshot: the disk as it was then (the write before it, not the one between them)
+    result = export_vm(ExportOptions(src=vmx, dest=str(tmp_path / "first.ova"), snapshot="before upgrade"))
+    frozen = read_vmsd(vmx).find("before upgrade").disks[0][1]
+    reference = to_raw(os.path.join(os.path.dirname(vmx), frozen), str(tmp_path / "first.raw"))
+    ovacheck.assert_same_disk(reference, ovacheck.extract(result["dest"], "web_VM-disk1.vmdk", str(tmp_path)))
+
+
+def test_quiescing_auto_true_and_false(tmp_path, images):
+    host = Host(tmp_path, "vim-cmd")
+    with_tools = host.add_vm("tools", make_disks(host, "tools", "sparse", images), tools=True)
+    without = host.add_vm("bare", make_disks(host, "bare", "sparse", images), tools=False)
+    record = str(tmp_path / "bare.json")
+
+    auto = snapshot.take(without, "s", host.snapshots(), quiesce="auto")
+    assert auto["consistency"] == "crash-consistent" and auto["quiesced"] is False
+    assert any("crash-consistent" in w and "VMware Tools" in w for w in auto["warnings"]), auto["warnings"]
+    snapshot.remove(without, "s", host.snapshots())
+    with pytest.raises(OvatoolError, match="cannot take a quiesced snapshot: VMware Tools are not running"):
+        snapshot.take(without, "q", host.snapshots(), quiesce="true", record=record)
+    assert read_vmsd(without).snapshots == () and not os.path.exists(record), "nothing is left"
+    quiesced = snapshot.take(with_tools, "q", host.snapshots(), quiesce="yes")
+    assert quiesced["consistency"] == "quiesced" and quiesced["warnings"] == []
+    assert ["vmsvc/snapshot.create", "1", "q", snapshot.DESCRIPTION, "0", "1"] in host.calls()
+    plain = snapshot.take(with_tools, "p", host.snapshots(), quiesce=False)
+    assert plain["quiesced"] is False and ["vmsvc/snapshot.create", "1", "p", snapshot.DESCRIPTION, "0", "0"] \
+        in host.calls()
+    with pytest.raises(OvatoolError, match='quiesce must be auto, true or false, not "maybe"'):
+        snapshot.quiesce_mode("maybe")
+
+    workstation = Host(tmp_path / "ws", "vmrun")
+    vmx = workstation.add_vm("ws", make_disks(workstation, "ws", "sparse", images))
+    with pytest.raises(OvatoolError, match="vmrun cannot quiesce"):
+        snapshot.take(vmx, "q", workstation.snapshots(), quiesce="true", record=record)
+    assert read_vmsd(vmx).snapshots == () and not os.path.exists(record)
+    assert not [c for c in workstation.calls() if c[0] == "snapshot"]
+
+
+@pytest.mark.parametrize("mode", ["independent-persistent", "independent-nonpersistent"])
+def test_an_independent_disk_is_refused_before_any_snapshot(tmp_path, images, mode):
+    host = Host(tmp_path, "vmrun")
+    disks = make_disks(host, "db", "two-disks", images)
+    vmx = host.add_vm("db", disks)
+    with open(vmx, "a", encoding="utf-8") as handle:
+        handle.write(f'sata0:1.mode = "{mode}"\n')
+    record = str(tmp_path / "db.json")
+    refused = rf'disk sata0:1 "db-data\.vmdk" is {mode}: snapshots do not capture it.*export it powered off'
+    with pytest.raises(OvatoolError, match=refused):
+        snapshot.take(vmx, "hot", host.snapshots(), record=record)
+    assert not [c for c in host.calls() if c[0] == "snapshot"] and not os.path.exists(record)
+    assert not os.path.exists(os.path.splitext(vmx)[0] + ".vmsd")
+
+
+def test_a_snapshot_being_read_is_not_removed_until_the_export_is_done(tmp_path, images):
+    host = Host(tmp_path, "vmrun")
+    vmx = host.add_vm("app", make_disks(host, "app", "sparse", images))
+    snapshot.take(vmx, "hot", host.snapshots())
+    with snapshot.SnapshotLock(vmx, "hot"):  # what an export holds while it reads
+        with pytest.raises(OvatoolError, match="an export is still reading from it"):
+            snapshot.remove(vmx, "hot", host.snapshots(), wait=0.5)
+    assert read_vmsd(vmx).names() == ["hot"]
+    assert snapshot.remove(vmx, "hot", host.snapshots(), wait=0.5)["changed"]
+    assert read_vmsd(vmx).names() == [] and current_disks(vmx) == {"scsi0:0": "app.vmdk"}
+
+
+def test_a_recorded_snapshot_that_cannot_be_removed_stays_for_the_next_run(tmp_path, images):
+    host = Host(tmp_path, "vmrun")
+    vmx = host.add_vm("app", make_disks(host, "app", "sparse", images))
+    record = str(tmp_path / "app.json")
+    snapshot.take(vmx, "hot", host.snapshots(), record=record)
+    state = host.state()
+    state["fail_delete"] = [vmx]
+    host.save(state)
+    stuck = snapshot.remove_recorded(record, host.snapshots())
+    assert stuck["left"] is True and os.path.exists(record)
+    assert "still there" in stuck["warnings"][0] and "locked" in stuck["warnings"][0]
+    state = host.state()
+    state["fail_delete"] = []
+    host.save(state)
+    done = snapshot.remove_recorded(record, host.snapshots())
+    assert done["left"] is False and done["changed"] and not os.path.exists(record)
+    assert read_vmsd(vmx).names() == []
+    again = snapshot.remove_recorded(record, host.snapshots())
+    assert again["changed"] is False and again["vmx"] is None
