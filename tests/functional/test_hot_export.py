@@ -11,11 +11,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import signal
 import subprocess
+import sys
+import time
 
 import pytest
 
 from support import doubles, ovacheck, vmfactory
+from support.ansiblerun import BIN, ROOT, ansible_env, export_all
 from support.guest import Guest, current_disks
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.errors import OvatoolError
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.run import ExportOptions, export_vm
@@ -261,3 +266,123 @@ def test_a_recorded_snapshot_that_cannot_be_removed_stays_for_the_next_run(tmp_p
     assert read_vmsd(vmx).names() == []
     again = snapshot.remove_recorded(record, host.snapshots())
     assert again["changed"] is False and again["vmx"] is None
+
+
+def summary_of(stdout: str) -> dict:
+    """The Summary task's msg, from the default callback's JSON."""
+    start = stdout.index("TASK [Summary]")
+    text = stdout[stdout.index('"msg": {', start) + len('"msg": '):]
+    return json.JSONDecoder().raw_decode(text)[0]
+
+
+def test_export_all_in_snapshot_mode_keeps_the_vms_running(tmp_path, images):
+    """The playbook with ovatool_running_vms: snapshot - a running VM (the guest writing all along), a powered-off
+    one, one with an independent disk; then a run cut short before its snapshot was removed, and a snapshot that
+    cannot be removed."""
+    host = Host(tmp_path, "vmrun")
+    web = host.add_vm("web", make_disks(host, "web", "sparse", images))
+    db = host.add_vm("db", make_disks(host, "db", "two-disks", images))
+    with open(db, "a", encoding="utf-8") as handle:
+        handle.write('sata0:1.mode = "independent-persistent"\n')
+    off = host.add_vm("off", make_disks(host, "off", "split", images))
+    state = host.state()
+    state["running"].remove(off)
+    host.save(state)
+    user_snapshots(host, web)
+    frozen_by_user = {snap.name: snap.disks for snap in read_vmsd(web).snapshots}
+    out = tmp_path / "ova"
+    extra = {"ovatool_vm_search_paths": [str(host.root)], "ovatool_output_dir": str(out),
+             "ovatool_vmrun_path": host.tool, "ovatool_running_vms": "snapshot", "ovatool_accelerator": False,
+             "ovatool_progress_seconds": 0, "ovatool_poll_seconds": 1}
+    # nothing writes web's disks until the play's snapshot (the guest stand-in waits for it): this is them then
+    then = to_raw(str(host.root / "web" / "web-000002.vmdk"), str(tmp_path / "web-then.raw"))
+    before = len(host.calls())
+    guest = Guest(web, wait_for_snapshot=True)
+    guest.start()
+    done = export_all(tmp_path, sys.executable, extra)
+    written = guest.stop()
+    assert done.returncode != 0, done.stdout  # db is refused
+    summary = summary_of(done.stdout)
+    assert summary["state_taken"] == {web: "snapshot (crash-consistent)", off: "shutdown"}, summary
+    assert len(summary["failed"]) == 1 and summary["failed"][0].startswith(f"{db}: ") \
+        and "independent-persistent" in summary["failed"][0], summary["failed"]
+    assert summary["snapshots_left"] == [], done.stdout
+    assert "crash-consistent, not quiesced: vmrun cannot quiesce" in done.stdout
+    assert written >= 1, "the guest wrote while the play ran"
+    calls = host.calls()[before:]
+    taken = [c for c in calls if c[0] == "snapshot"]
+    assert [c[1] for c in taken] == [web], "one snapshot, of the running VM only (db refused, off exported cold)"
+    assert not [c for c in calls if c[0] in POWER_CHANGES]
+    assert [c for c in calls if c[0] == "deleteSnapshot"] == [["deleteSnapshot", web, taken[0][2]]]
+    assert {snap.name: snap.disks for snap in read_vmsd(web).snapshots} == frozen_by_user
+    assert current_disks(web) == {"scsi0:0": "web-000002.vmdk"}
+    compare(str(host.before_merge / "scsi0_0.raw"), str(host.root / "web" / "web-000002.vmdk"))
+    assert sorted(n for n in os.listdir(out) if not n.startswith(".")) == ["off_VM.ova", "web_VM.ova"]
+    ovacheck.assert_same_disk(then, ovacheck.extract(str(out / "web_VM.ova"), "web_VM-disk1.vmdk", str(tmp_path)))
+    assert not [n for n in os.listdir(out) if n.startswith(".snapshot-")], "no record left"
+    assert host.state()["running"] == [web, db]
+
+    # a snapshot that cannot be removed: the export stands, the warning says so, the next run removes it
+    record = str(out / f".snapshot-{hashlib.sha1(web.encode()).hexdigest()}.json")
+    state = host.state()
+    state["fail_delete"] = [web]
+    host.save(state)
+    os.unlink(db)
+    stuck = export_all(tmp_path, sys.executable, dict(extra, ovatool_force=True))
+    assert stuck.returncode == 0, stuck.stdout
+    summary = summary_of(stuck.stdout)
+    assert summary["snapshots_left"] == [web] and summary["exported"] == [str(out / "off_VM.ova"),
+                                                                           str(out / "web_VM.ova")], summary
+    assert summary["state_taken"][web] == "snapshot (crash-consistent)"
+    assert re.search(r'\[WARNING\]: the temporary snapshot "ovatool-export-[^"]+" of \S+/web\.vmx is still there: '
+                     r".*locked; the next run removes it", stuck.stdout), stuck.stdout
+    assert os.path.exists(record) and len(read_vmsd(web).names()) == 3
+    state = host.state()
+    state["fail_delete"] = []
+    host.save(state)
+    again = export_all(tmp_path, sys.executable, dict(extra, ovatool_force=True))
+    assert again.returncode == 0, again.stdout
+    assert summary_of(again.stdout)["snapshots_left"] == []
+    assert read_vmsd(web).names() == ["before upgrade", "after upgrade"] and not os.path.exists(record)
+    assert current_disks(web) == {"scsi0:0": "web-000002.vmdk"}
+    assert not [c for c in host.calls() if c[0] in POWER_CHANGES]
+
+
+def test_a_controller_killed_mid_export_leaves_a_snapshot_the_next_run_removes(tmp_path):
+    host = Host(tmp_path, "vmrun")
+    folder = host.root / "slow"
+    vmx = vmfactory.noise_vm(str(folder), "Slow", mib=40)
+    state = host.state()
+    state["running"].append(vmx)
+    host.save(state)
+    out = tmp_path / "ova"
+    extra = {"ovatool_vms": [vmx], "ovatool_output_dir": str(out), "ovatool_vmrun_path": host.tool,
+             "ovatool_running_vms": "snapshot", "ovatool_accelerator": False, "ovatool_compression": "max",
+             "ovatool_threads": 1, "ovatool_progress_seconds": 0, "ovatool_poll_seconds": 1}
+    env = ansible_env(tmp_path)
+    play = subprocess.Popen([os.path.join(BIN, "ansible-playbook"), "playbooks/export_all.yml", "-i", "localhost,",
+                             "-c", "local", "-e", f"ansible_python_interpreter={sys.executable}",
+                             "-e", json.dumps(extra)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    progress = out / ".slow.vmx.progress.json"
+    try:
+        deadline = time.monotonic() + 120
+        while not progress.exists() and play.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert progress.exists(), "the export did not start"
+    finally:
+        os.killpg(play.pid, signal.SIGKILL)  # the controller goes away; the export goes on, on the host
+        play.wait(30)
+    records = [n for n in os.listdir(out) if n.startswith(".snapshot-")]
+    assert len(records) == 1 and len(read_vmsd(vmx).names()) == 1, "the snapshot and its note are left"
+    taken = read_vmsd(vmx).names()[0]
+
+    done = export_all(tmp_path, sys.executable, extra)
+    assert done.returncode == 0, done.stdout
+    assert re.search(r"TASK \[ovatool\.vmware\.export : Remove the temporary snapshots\][^\n]*\n"
+                     r"changed: \[localhost\] => \(item=\.snapshot-", done.stdout), done.stdout
+    assert ["deleteSnapshot", vmx, taken] in host.calls()
+    assert read_vmsd(vmx).names() == [] and current_disks(vmx) == {"scsi0:0": "slow.vmdk"}
+    assert not [n for n in os.listdir(out) if n.startswith(".snapshot-")]
+    assert summary_of(done.stdout)["state_taken"].get(vmx, "").startswith("snapshot"), done.stdout
+    assert not [c for c in host.calls() if c[0] in POWER_CHANGES]

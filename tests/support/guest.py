@@ -25,13 +25,14 @@ def current_disks(vmx: str) -> Dict[str, str]:
 
 
 class Guest(threading.Thread):
-    """Writes a new pattern every round into the VM's current disks, holding the double's guest lock. Waits for
-    the disks to be snapshot deltas (names ending in -NNNNNN.vmdk: a snapshot the test or the play takes), then
-    writes into those until stop() or until the .vmx names other files (the snapshot was removed)."""
+    """Writes a new pattern every round into the VM's current disks, holding the double's guest lock, until stop()
+    or until the .vmx names other files (the snapshot was removed). With ``wait_for_snapshot``, it first waits
+    for the .vmx to name new files (the snapshot a play takes), and writes nothing before."""
 
-    def __init__(self, vmx: str, span_mib: int = 32) -> None:
+    def __init__(self, vmx: str, wait_for_snapshot: bool = False, span_mib: int = 32) -> None:
         super().__init__(daemon=True)
         self.vmx = vmx
+        self.initial = current_disks(vmx) if wait_for_snapshot else None
         self.span = span_mib
         self.writes = 0
         self.error: Optional[str] = None
@@ -46,12 +47,12 @@ class Guest(threading.Thread):
     def run(self) -> None:
         folder = os.path.dirname(self.vmx)
         lock_path = os.path.splitext(self.vmx)[0] + ".guest-io.lock"
-        deltas: Optional[Dict[str, str]] = None
+        deltas: Optional[Dict[str, str]] = None if self.initial else current_disks(self.vmx)
         while not self._stop_asked.is_set():
             with open(lock_path, "a") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)
                 now = current_disks(self.vmx)
-                if deltas is None and any(name[-11:-5].isdigit() and name[-12] == "-" for name in now.values()):
+                if deltas is None and now != self.initial:
                     deltas = now
                 if deltas is not None and now != deltas:
                     return
