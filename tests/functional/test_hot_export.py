@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,8 +20,8 @@ import time
 
 import pytest
 
-from support import doubles, ovacheck, vmfactory
-from support.ansiblerun import BIN, ROOT, ansible_env, export_all
+from support import doubles, ovacheck, servers, vmfactory
+from support.ansiblerun import BIN, ROOT, adhoc, ansible_env, export_all
 from support.guest import Guest, current_disks
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.errors import OvatoolError
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.run import ExportOptions, export_vm
@@ -386,3 +387,176 @@ def test_a_controller_killed_mid_export_leaves_a_snapshot_the_next_run_removes(t
     assert not [n for n in os.listdir(out) if n.startswith(".snapshot-")]
     assert summary_of(done.stdout)["state_taken"].get(vmx, "").startswith("snapshot"), done.stdout
     assert not [c for c in host.calls() if c[0] in POWER_CHANGES]
+
+
+@pytest.fixture()
+def datastore(tmp_path):
+    """A datastore at /vmfs/volumes/<unique name> (a link to a folder of the test), as ESXi paths VMs."""
+    if os.geteuid() != 0:
+        pytest.skip("an ESXi-style datastore path (/vmfs/volumes/...) needs root, as CI runs the tests")
+    made = [path for path in ("/vmfs", "/vmfs/volumes") if not os.path.isdir(path)]
+    os.makedirs("/vmfs/volumes", exist_ok=True)
+    target = tmp_path / "datastore"
+    target.mkdir()
+    link = f"/vmfs/volumes/ovatool-test-{os.urandom(4).hex()}"
+    os.symlink(str(target), link)
+    try:
+        yield link
+    finally:
+        os.unlink(link)
+        for path in reversed(made):
+            try:
+                os.rmdir(path)
+            except OSError:  # another test's datastore is still there
+                pass
+
+
+@pytest.mark.xdist_group(name="servers")
+def test_export_all_over_ssh_on_a_workstation_and_an_esxi_host(tmp_path, images, datastore, bare_python):
+    """Two sshd hosts in snapshot mode: a Workstation-style one (vmrun) and an ESXi-style one (vim-cmd, VMs under
+    /vmfs/volumes, a Python with the standard library only); with ansible-playbook, then as AWX runs it."""
+    if shutil.which("ssh") is None or shutil.which("ansible-runner", path=BIN) is None:
+        pytest.fail("ssh (openssh-client) and ansible-runner are needed", pytrace=False)
+    workstation = Host(tmp_path / "ws", "vmrun")
+    ws_vm = workstation.add_vm("app", make_disks(workstation, "app", "sparse", images))
+    esxi = Host(tmp_path / "esx", "vim-cmd")
+    esxi.root = type(esxi.root)(datastore)
+    esx_vm = esxi.add_vm("db", make_disks(esxi, "db", "flat", images), tools=True)
+    assert esx_vm.startswith("/vmfs/volumes/")
+    state = esxi.state()
+    state["vms"]["1"]["file"] = f"[{os.path.basename(datastore)}] db/db.vmx"
+    esxi.save(state)
+    then = {"ws": to_raw(str(workstation.root / "app" / "app.vmdk"), str(tmp_path / "ws-then.raw")),
+            "esx": images["odd"]}
+    servers_up = []
+    try:
+        inventory = {"all": {"hosts": {}, "vars": {
+            "ansible_user": "root", "ovatool_running_vms": "snapshot", "ovatool_accelerator": False,
+            "ovatool_progress_seconds": 0, "ovatool_poll_seconds": 1,
+            "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"}}}
+        for name, host, vmx, python in (("ws", workstation, ws_vm, sys.executable),
+                                        ("esx", esxi, esx_vm, bare_python)):
+            sshd = servers.Sshd(str(tmp_path / f"{name}-sshd"))
+            servers_up.append(sshd)
+            tool = {"ovatool_vim_cmd_path": host.tool} if host.kind == "vim-cmd" else {"ovatool_vmrun_path": host.tool}
+            inventory["all"]["hosts"][name] = dict(
+                tool, ansible_host="127.0.0.1", ansible_port=sshd.port, ansible_ssh_private_key_file=sshd.client_key,
+                ansible_python_interpreter=python, ovatool_vms=[vmx], ovatool_output_dir=str(tmp_path / name / "ova"))
+        inventory_path = tmp_path / "inventory.json"
+        inventory_path.write_text(json.dumps(inventory))
+        guests = [Guest(ws_vm, wait_for_snapshot=True), Guest(esx_vm, wait_for_snapshot=True)]
+        for guest in guests:
+            guest.start()
+        done = subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", str(inventory_path),
+                               "playbooks/export_all.yml"], cwd=ROOT, env=ansible_env(tmp_path),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
+                              timeout=900, check=False)
+        writes = [guest.stop() for guest in guests]
+        assert done.returncode == 0, done.stdout
+        assert min(writes) >= 1, writes
+        assert re.search(r"ok: \[ws\] => \{\s+\"msg\": \{.*?\"state_taken\": \{\s+\"[^\"]+/app\.vmx\": "
+                         r"\"snapshot \(crash-consistent\)\"", done.stdout, re.S), done.stdout
+        assert re.search(r"ok: \[esx\] => \{\s+\"msg\": \{.*?\"state_taken\": \{\s+\"/vmfs/volumes/[^\"]+/db\.vmx\": "
+                         r"\"snapshot \(quiesced\)\"", done.stdout, re.S), done.stdout
+        for name, host, vmx, ova in (("ws", workstation, ws_vm, "app_VM.ova"), ("esx", esxi, esx_vm, "db_VM.ova")):
+            path = str(tmp_path / name / "ova" / ova)
+            ovacheck.assert_same_disk(then[name], ovacheck.extract(path, ova[:-4] + "-disk1.vmdk", str(tmp_path)))
+            assert read_vmsd(vmx).names() == [] and current_disks(vmx) == {"scsi0:0": os.path.basename(
+                vmx)[:-4] + ".vmdk"}
+            compare(str(host.before_merge / "scsi0_0.raw"), os.path.join(os.path.dirname(vmx),
+                                                                         current_disks(vmx)["scsi0:0"]))
+            assert not [c for c in host.calls() if c and c[0] in POWER_CHANGES], name
+        assert ["vmsvc/get.guest", "1"] in esxi.calls()
+        assert any(c[:2] == ["vmsvc/snapshot.create", "1"] and c[4:] == ["0", "1"] for c in esxi.calls())
+
+        # the same fleet as an AWX job template runs it: ansible-runner, the project and inventory in its folder
+        private = tmp_path / "job"
+        (private / "project").mkdir(parents=True)
+        (private / "inventory").mkdir()
+        (private / "env").mkdir()
+        shutil.copy(os.path.join(ROOT, "playbooks", "export_all.yml"), str(private / "project" / "export_all.yml"))
+        shutil.copy(str(inventory_path), str(private / "inventory" / "hosts.json"))
+        (private / "env" / "extravars").write_text(json.dumps({"ovatool_force": True}))
+        (private / "env" / "envvars").write_text(json.dumps({
+            "ANSIBLE_COLLECTIONS_PATH": os.environ.get("ANSIBLE_COLLECTIONS_PATH",
+                                                       os.path.join(ROOT, ".build", "collections")),
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp")}))
+        before = {name: len(host.calls()) for name, host in (("ws", workstation), ("esx", esxi))}
+        job = subprocess.run([shutil.which("ansible-runner", path=BIN), "run", str(private), "-p", "export_all.yml",
+                              "--ident", "hot"], env=dict(os.environ, PATH=BIN + os.pathsep + os.environ["PATH"]),
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=900,
+                             check=False)
+        assert job.returncode == 0, job.stdout[-4000:]
+        events = []
+        for path in sorted((private / "artifacts" / "hot" / "job_events").glob("*.json"),
+                           key=lambda p: int(p.name.split("-", 1)[0])):
+            events.append(json.loads(path.read_text()))
+        summaries = {e["event_data"]["host"]: e["event_data"]["res"]["msg"] for e in events
+                     if e["event"] == "runner_on_ok" and e["event_data"].get("task") == "Summary"}
+        assert summaries["ws"]["state_taken"] == {ws_vm: "snapshot (crash-consistent)"}, summaries
+        assert summaries["esx"]["state_taken"] == {esx_vm: "snapshot (quiesced)"}, summaries
+        assert summaries["ws"]["snapshots_left"] == [] == summaries["esx"]["snapshots_left"]
+        for name, host, vmx in (("ws", workstation, ws_vm), ("esx", esxi, esx_vm)):
+            new = host.calls()[before[name]:]
+            assert any("snapshot" in c[0].lower() for c in new) and read_vmsd(vmx).names() == [], name
+            assert not [c for c in new if c and c[0] in POWER_CHANGES], name
+    finally:
+        for sshd in servers_up:
+            sshd.close()
+
+
+def test_vm_snapshot_module(tmp_path, images):
+    """The module through Ansible: check mode, idempotence, the snapshots and the files they froze, refusals."""
+    host = Host(tmp_path, "vmrun")
+    vmx = host.add_vm("app", make_disks(host, "app", "sparse", images))
+    args = {"vmx": vmx, "name": "hot", "vmrun_path": host.tool, "record": str(tmp_path / "app.json")}
+    would = adhoc(tmp_path, "ovatool.vmware.vm_snapshot", dict(args, state="present"), check=True)
+    assert would["changed"] is True and would["snapshots"] == [] and would["consistency"] == "crash-consistent"
+    assert read_vmsd(vmx).snapshots == () and not os.path.exists(args["record"])
+    taken = adhoc(tmp_path, "ovatool.vmware.vm_snapshot", dict(args, state="present"))
+    assert taken["changed"] is True and taken["recorded"] is True, taken["_stdout"]
+    assert taken["snapshot"]["disks"] == {"scsi0:0": str(host.root / "app" / "app.vmdk")}
+    assert "crash-consistent, not quiesced" in taken["_stdout"]
+    again = adhoc(tmp_path, "ovatool.vmware.vm_snapshot", dict(args, state="present"))
+    assert again["changed"] is False and again["recorded"] is True and again["quiesced"] is False
+    listed = adhoc(tmp_path, "ovatool.vmware.vm_snapshot", {"vmx": vmx, "vmrun_path": host.tool})
+    assert [s["name"] for s in listed["snapshots"]] == ["hot"] and listed["changed"] is False
+    strict = adhoc(tmp_path, "ovatool.vmware.vm_snapshot", dict(args, name="strict", state="present", quiesce=True,
+                                                                record=str(tmp_path / "strict.json")))
+    assert strict["_rc"] != 0 and "vmrun cannot quiesce" in strict["msg"] and "Traceback" not in strict["_stdout"]
+    exported = adhoc(tmp_path, "ovatool.vmware.ova_export", {"src": vmx, "dest": str(tmp_path / "app.ova"),
+                                                              "snapshot": "hot"})
+    assert exported["_rc"] == 0 and exported["snapshot"]["name"] == "hot", exported["_stdout"]
+    gone = adhoc(tmp_path, "ovatool.vmware.vm_snapshot", {"record": args["record"], "state": "absent",
+                                                           "vmrun_path": host.tool}, check=True)
+    assert gone["changed"] is True and read_vmsd(vmx).names() == ["hot"] and os.path.exists(args["record"])
+    gone = adhoc(tmp_path, "ovatool.vmware.vm_snapshot", {"record": args["record"], "state": "absent",
+                                                           "vmrun_path": host.tool})
+    assert gone["changed"] is True and gone["left"] is False and read_vmsd(vmx).names() == []
+    assert not os.path.exists(args["record"]) and current_disks(vmx) == {"scsi0:0": "app.vmdk"}
+    absent = adhoc(tmp_path, "ovatool.vmware.vm_snapshot", dict(args, state="absent"))
+    assert absent["changed"] is False
+    unknown = adhoc(tmp_path, "ovatool.vmware.ova_export", {"src": vmx, "dest": str(tmp_path / "x.ova"),
+                                                             "snapshot": "hot"})
+    assert unknown["_rc"] != 0 and 'no snapshot called "hot" (its snapshots: none)' in unknown["msg"]
+    assert not os.path.exists(tmp_path / "x.ova")
+
+
+def test_the_command_exports_a_snapshot(tmp_path, images):
+    ovatool = shutil.which("ovatool", path=os.path.dirname(sys.executable))
+    if ovatool is None:
+        pytest.fail("the ovatool command is not installed (scripts/test.sh runs pip install .)", pytrace=False)
+    host = Host(tmp_path, "vmrun")
+    vmx = host.add_vm("app", make_disks(host, "app", "sparse", images))
+    snapshot.take(vmx, "frozen", host.snapshots())
+    vmfactory.qemu_io(str(host.root / "app" / "app-000001.vmdk"), "write -P 0x77 0 1M")  # after the snapshot
+    done = subprocess.run([ovatool, "export", vmx, "-o", str(tmp_path / "app.ova"), "--snapshot", "frozen"],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    ovacheck.assert_same_disk(images["odd"], ovacheck.extract(str(tmp_path / "app.ova"), "app_VM-disk1.vmdk",
+                                                              str(tmp_path)))
+    wrong = subprocess.run([ovatool, "export", vmx, "-o", str(tmp_path / "no.ova"), "--snapshot", "thawed"],
+                           capture_output=True, text=True, timeout=300, check=False)
+    assert wrong.returncode != 0 and 'no snapshot called "thawed" (its snapshots: "frozen")' in wrong.stderr
+    assert "Traceback" not in wrong.stderr and not os.path.exists(tmp_path / "no.ova")
