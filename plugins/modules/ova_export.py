@@ -12,7 +12,7 @@ short_description: Export a VMware VM (.vmx and its .vmdk disks) to an OVA, on t
 version_added: 0.1.0
 description:
   - Runs on the hypervisor host (VMware Workstation, Fusion or ESXi) and turns a powered-off VM into an
-    OVA appliance that VMware and other readers import.
+    OVA appliance that VMware and other readers import; or a running one, from a snapshot (O(snapshot)).
   - Reads only the allocated parts of the disks (sparse grain tables, holes of flat files) and compresses
     them into streamOptimized disks on every core, with memory that does not grow with the disk size.
   - Writes the OVA in a single pass (descriptor first, then manifest, then disks) to a hidden temporary file
