@@ -10,12 +10,15 @@ the buffer). Where ``preadv`` is missing, ``pread`` plus one copy is used.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import queue
 import threading
 import time
 import weakref
-from typing import Any, BinaryIO, Callable, Optional
+from typing import Any, BinaryIO, Callable, Optional, Type
+
+from .errors import describe_os_error
 
 _PREADV = getattr(os, "preadv", None)
 _FADVISE = getattr(os, "posix_fadvise", None)  # not on macOS: reading ahead is then left to the kernel alone
@@ -167,3 +170,16 @@ class BackgroundHash:
         if self._error:
             raise self._error[0]
         return self._hash.hexdigest()
+
+
+def read_json_record(path: str, what: str, error: Type[Exception]) -> Optional[Any]:
+    """The JSON a small record file holds (power and snapshot notes), or None when there is none; a file that
+    cannot be read or is not JSON raises ``error("cannot read the <what>: <why>", path)``."""
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        reason = describe_os_error(exc) if isinstance(exc, OSError) else f"not JSON ({exc})"
+        raise error(f"cannot read the {what}: {reason}", path) from None

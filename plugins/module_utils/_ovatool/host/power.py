@@ -26,7 +26,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..errors import OvatoolError, describe_os_error
-from ..fileio import replace_small_file
+from ..fileio import read_json_record, replace_small_file
 from ..formats.vmx import read_vmx
 
 ON, OFF, SUSPENDED = "powered_on", "powered_off", "suspended"
@@ -223,14 +223,9 @@ def set_power(vmx: str, state: str, engine, timeout: float = 300, force: bool = 
 
 def read_record(record: str) -> Optional[Dict[str, Any]]:
     """The power state a run recorded before it stopped the VM, or None."""
-    try:
-        with open(record) as handle:
-            data = json.load(handle)
-    except FileNotFoundError:
+    data = read_json_record(record, "power record", PowerError)
+    if data is None:
         return None
-    except (OSError, ValueError) as exc:
-        reason = describe_os_error(exc) if isinstance(exc, OSError) else f"not JSON ({exc})"
-        raise PowerError(f"cannot read the power record: {reason}", record) from None
     if not isinstance(data, dict) or data.get("state") != ON or not isinstance(data.get("vmx"), str):
         raise PowerError("the power record is not one vm_power wrote (it needs vmx and state)", record)
     return data

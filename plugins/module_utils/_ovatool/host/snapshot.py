@@ -30,7 +30,7 @@ import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..errors import SnapshotError, describe_os_error
-from ..fileio import replace_small_file
+from ..fileio import read_json_record, replace_small_file
 from ..formats.vmsd import SnapshotTree, independent_disks, read_vmsd
 from ..formats.vmx import load_vm
 from .power import PowerError, VimCmd, Vmrun
@@ -220,14 +220,9 @@ def _consistency(vmx: str, tools, mode: str) -> Tuple[bool, Optional[str]]:
 
 def read_record(record: str) -> Optional[Dict[str, Any]]:
     """What an earlier ``present`` noted it was about to create, or None."""
-    try:
-        with open(record) as handle:
-            data = json.load(handle)
-    except FileNotFoundError:
+    data = read_json_record(record, "snapshot record", SnapshotError)
+    if data is None:
         return None
-    except (OSError, ValueError) as exc:
-        reason = describe_os_error(exc) if isinstance(exc, OSError) else f"not JSON ({exc})"
-        raise SnapshotError(f"cannot read the snapshot record: {reason}", record) from None
     if not isinstance(data, dict) or not isinstance(data.get("vmx"), str) or not isinstance(data.get("name"), str):
         raise SnapshotError("the snapshot record is not one vm_snapshot wrote (it needs vmx and name)", record)
     return data
