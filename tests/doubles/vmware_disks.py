@@ -103,7 +103,8 @@ def _write_vmsd(vmx, found, current, last_uid):
 
 
 def _run(argv, cwd):
-    done = subprocess.run(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    done = subprocess.run(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                          check=False)
     if done.returncode != 0:
         raise Refused("{} failed: {}".format(" ".join(argv[:2]), done.stderr.strip()))
 

@@ -80,8 +80,8 @@ class Host:
         vmx = vmfactory.write_vmx(str(self.root / name / f"{name}.vmx"), f"{name} VM", disks)
         state = self.state()
         state["running"].append(vmx)
-        state["vms"][str(len(state["vms"]) + 1)] = {"name": name, "file": f"[datastore1] {name}/{name}.vmx",
-                                                     "state": "on", "vmx": vmx, "tools": tools}
+        state["vms"][str(len(state["vms"]) + 1)] = {
+            "name": name, "file": f"[datastore1] {name}/{name}.vmx", "state": "on", "vmx": vmx, "tools": tools}
         self.save(state)
         return vmx
 
@@ -332,8 +332,8 @@ def test_export_all_in_snapshot_mode_keeps_the_vms_running(tmp_path, images):
     stuck = export_all(tmp_path, sys.executable, dict(extra, ovatool_force=True))
     assert stuck.returncode == 0, stuck.stdout
     summary = summary_of(stuck.stdout)
-    assert summary["snapshots_left"] == [web] and summary["exported"] == [str(out / "off_VM.ova"),
-                                                                           str(out / "web_VM.ova")], summary
+    assert summary["snapshots_left"] == [web], summary
+    assert summary["exported"] == [str(out / "off_VM.ova"), str(out / "web_VM.ova")], summary
     assert summary["state_taken"][web] == "snapshot (crash-consistent)"
     assert re.search(r'\[WARNING\]: the temporary snapshot "ovatool-export-[^"]+" of \S+/web\.vmx is still there: '
                      r".*locked; the next run removes it", stuck.stdout), stuck.stdout
@@ -525,20 +525,19 @@ def test_vm_snapshot_module(tmp_path, images):
     strict = adhoc(tmp_path, "ovatool.vmware.vm_snapshot", dict(args, name="strict", state="present", quiesce=True,
                                                                 record=str(tmp_path / "strict.json")))
     assert strict["_rc"] != 0 and "vmrun cannot quiesce" in strict["msg"] and "Traceback" not in strict["_stdout"]
-    exported = adhoc(tmp_path, "ovatool.vmware.ova_export", {"src": vmx, "dest": str(tmp_path / "app.ova"),
-                                                              "snapshot": "hot"})
+    exported = adhoc(tmp_path, "ovatool.vmware.ova_export",
+                     {"src": vmx, "dest": str(tmp_path / "app.ova"), "snapshot": "hot"})
     assert exported["_rc"] == 0 and exported["snapshot"]["name"] == "hot", exported["_stdout"]
-    gone = adhoc(tmp_path, "ovatool.vmware.vm_snapshot", {"record": args["record"], "state": "absent",
-                                                           "vmrun_path": host.tool}, check=True)
+    removal = {"record": args["record"], "state": "absent", "vmrun_path": host.tool}
+    gone = adhoc(tmp_path, "ovatool.vmware.vm_snapshot", removal, check=True)
     assert gone["changed"] is True and read_vmsd(vmx).names() == ["hot"] and os.path.exists(args["record"])
-    gone = adhoc(tmp_path, "ovatool.vmware.vm_snapshot", {"record": args["record"], "state": "absent",
-                                                           "vmrun_path": host.tool})
+    gone = adhoc(tmp_path, "ovatool.vmware.vm_snapshot", removal)
     assert gone["changed"] is True and gone["left"] is False and read_vmsd(vmx).names() == []
     assert not os.path.exists(args["record"]) and current_disks(vmx) == {"scsi0:0": "app.vmdk"}
     absent = adhoc(tmp_path, "ovatool.vmware.vm_snapshot", dict(args, state="absent"))
     assert absent["changed"] is False
-    unknown = adhoc(tmp_path, "ovatool.vmware.ova_export", {"src": vmx, "dest": str(tmp_path / "x.ova"),
-                                                             "snapshot": "hot"})
+    unknown = adhoc(tmp_path, "ovatool.vmware.ova_export",
+                    {"src": vmx, "dest": str(tmp_path / "x.ova"), "snapshot": "hot"})
     assert unknown["_rc"] != 0 and 'no snapshot called "hot" (its snapshots: none)' in unknown["msg"]
     assert not os.path.exists(tmp_path / "x.ova")
 

@@ -15,6 +15,7 @@ from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.host.power
     PowerError, VimCmd, Vmrun, restore_recorded, set_power, stop_and_record)
 from support.ansiblerun import adhoc
 
+
 def double(tmp_path, name: str, state: dict) -> str:
     return doubles.install(tmp_path / f"{name}-bin", name, state)
 

@@ -18,7 +18,7 @@ def current_disks(vmx: str) -> Dict[str, str]:
     found = {}
     with open(vmx, encoding="utf-8") as handle:
         for line in handle:
-            key, _, value = line.partition("=")
+            key, _sep, value = line.partition("=")
             if key.strip().lower().endswith(".filename") and value.strip().strip('"').endswith(".vmdk"):
                 found[key.strip()[: -len(".fileName")].lower()] = value.strip().strip('"')
     return found

@@ -52,7 +52,7 @@ def module_doc(module: str, block: str = "DOCUMENTATION") -> dict:
     doc = yaml.safe_load(assigned(os.path.join(ROOT, "plugins", "modules", f"{module}.py"), block))
     for fragment in doc.get("extends_documentation_fragment", []) if block == "DOCUMENTATION" else []:
         if fragment.startswith("ovatool.vmware."):
-            name, _, variant = fragment[len("ovatool.vmware."):].partition(".")
+            name, _dot, variant = fragment[len("ovatool.vmware."):].partition(".")
             path = os.path.join(ROOT, "plugins", "doc_fragments", f"{name}.py")
             options = yaml.safe_load(assigned(path, variant.upper() or "DOCUMENTATION")).get("options", {})
             doc["options"] = {**options, **doc.get("options", {})}

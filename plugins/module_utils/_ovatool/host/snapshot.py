@@ -190,8 +190,8 @@ def describe(vmx: str, tools, tree: Optional[SnapshotTree] = None) -> List[Dict[
         if known is None:
             named = tree.named(name)
             known = named[0] if len(named) == 1 else None
-        entry = known.as_dict(folder) if known else {"name": name, "id": snapshot_id, "parent": None,
-                                                      "description": "", "disks": {}}
+        unknown = {"name": name, "id": snapshot_id, "parent": None, "description": "", "disks": {}}
+        entry = known.as_dict(folder) if known else unknown
         entry.update(name=name, id=snapshot_id or entry["id"])
         listed.append(entry)
     return listed
