@@ -67,3 +67,11 @@ def os_error(exc: OSError, path: Optional[str] = None, what: str = "") -> Ovatoo
     if what:
         text = f"{what}: {text}"
     return OvatoolError(text, os.fspath(where) if where is not None else None)
+
+
+class MissingLibrary(OvatoolError):
+    """A Python package needed for this destination is not installed (``library`` names it)."""
+
+    def __init__(self, library: str, scheme: str) -> None:
+        self.library = library
+        super().__init__(f"the {library} Python package is needed for {scheme}:// destinations")

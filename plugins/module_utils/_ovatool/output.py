@@ -75,6 +75,10 @@ def fsync_dir(folder: str) -> None:
 
 
 class AtomicOutput:
+    """A file written under a hidden temporary name beside ``dest`` and renamed into place by ``commit``."""
+
+    holes = True  # a range skipped reads back as zeros (a sparse file)
+
     def __init__(self, dest: str) -> None:
         self.dest = dest
         self.folder = os.path.dirname(os.path.abspath(dest)) or "."

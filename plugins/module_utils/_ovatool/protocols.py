@@ -7,12 +7,15 @@ not import this module, so formats stay free of export and storage code.
 - a disk reader (formats: sparse, flat, ZERO and ESXi extents, whole disks and snapshot chains) is read by the
   export pipeline;
 - a package writer (formats/ova.py's tar, export/folder.py's OVF folder) receives the export's members;
+- an output set (export/outputs.LocalOutputs, storage/objects.ObjectOutputs) gives an export each file it writes
+  (an Output) and commits them together;
 - a destination (storage/) receives a finished file;
 - a random-access source (fileio.LocalFile, storage/httprange.RangedUrl) is what verify reads an OVA through.
 """
 from __future__ import annotations
 
-from typing import Dict, Iterator, List, Protocol, Tuple
+from contextlib import ExitStack
+from typing import Any, BinaryIO, Dict, Iterator, List, Protocol, Tuple
 
 
 class DiskReader(Protocol):
@@ -40,6 +43,20 @@ class BatchWriter(Protocol):
 
     def finish(self) -> None:
         ...
+
+
+class ImageWriter(BatchWriter, Protocol):
+    """One disk written in one image format (formats/qcow2, vhdx, vhd, raw), through a formats/imagefile.ImageFile:
+    what the image set (export/images) reads of each format's class."""
+
+    format: str  # qcow2, vhdx, vhd, raw
+    extension: str
+    holes: int  # spans reserved and filled in last: each is one more span of an object upload
+    sequential: bool  # written front to back: hashed as it is written, never read back
+
+    @staticmethod
+    def bound(capacity: int) -> int:
+        """The most bytes the image of a disk of ``capacity`` bytes can take (the size of its object upload)."""
 
 
 class RandomAccess(Protocol):
@@ -88,6 +105,55 @@ class PackageWriter(Protocol):
 
     def close(self) -> None:
         ...
+
+
+class Output(Protocol):
+    """One file an export writes (a context manager): a local file under a temporary name, or an object being
+    uploaded. Leaving it uncommitted removes the temporary file, or aborts the upload."""
+
+    dest: str
+    holes: bool  # a skipped range reads back as zeros (a sparse file); else zeros are written
+
+    @property
+    def stream(self) -> BinaryIO:
+        ...
+
+    def commit(self) -> Any:
+        ...
+
+
+class OutputSet(Protocol):
+    """Every file of one export, wherever they go; the export core asks it for each output and commits them
+    together through it, and never names a kind of storage."""
+
+    def paths(self) -> List[str]:
+        """The files the export leaves on this host (none for objects)."""
+
+    def existing(self) -> List[str]:
+        """Those of them that exist already."""
+
+    def guard(self, stack: ExitStack, warnings: List[str]) -> None:
+        """Enter, on ``stack``, whatever keeps a second export of the same destination out; clean what a killed
+        one left."""
+
+    def current(self, stamp: str) -> bool:
+        """Whether every file exists, made from sources with fingerprint ``stamp``."""
+
+    def expect(self, stamp: str) -> None:
+        """Raise when the sources' fingerprint is not the one the destination was prepared for."""
+
+    def package(self) -> Any:
+        """The package's output: an Output for an OVA, a folder (output.AtomicFolder) for an OVF package."""
+
+    def image(self, dest: str, index: int) -> Output:
+        """The output of an image or of the sums, ``index`` among the image set's."""
+
+    def commit(self, package: Any, images: Any, threads: int) -> Dict[str, Any]:
+        """Commit the package and the images (an export/images.ImageSet, or None) all or nothing; returns what
+        the result reports of them."""
+
+    def record(self, stamp: str) -> Dict[str, Any]:
+        """Keep the sources' fingerprint with the outputs; returns what the result reports of it."""
 
 
 class Destination(Protocol):

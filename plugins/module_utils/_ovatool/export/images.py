@@ -3,31 +3,31 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The images of one export (``images``): a file per disk and format, written in the package's pass, checksummed
 in ``<name>.SHA256SUMS`` (GNU coreutils format: ``sha256sum -c`` checks it) and committed with the package, so
-that an export leaves every file it was asked for or none of them."""
+that an export leaves every file it was asked for or none of them. Where each file goes (a local file, an object)
+is the output set's business (protocols.OutputSet): it opens them and commits the set."""
 from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple, Type
 
 from ..errors import OvatoolError
-from ..fileio import file_digest
 from ..formats.imagefile import ImageFile
 from ..formats.qcow2 import Qcow2Writer
 from ..formats.raw import RawWriter
 from ..formats.vhd import VhdWriter
 from ..formats.vhdx import VhdxWriter
-from ..output import AtomicOutput
-from ..protocols import BatchWriter
+from ..protocols import BatchWriter, ImageWriter
 from .codec import STORED_LEVEL
 from .plan import ExportPlan
 
 # each image format's writer (formats/), by its name in ``images``
-WRITERS = {writer.format: writer for writer in (Qcow2Writer, VhdxWriter, VhdWriter, RawWriter)}
+WRITERS: Dict[str, Type[ImageWriter]] = {writer.format: writer
+                                         for writer in (Qcow2Writer, VhdxWriter, VhdWriter, RawWriter)}
 
 
-def _writer(image: str, out: ImageFile, capacity: int, seed: str, plan: ExportPlan, mtime: int) -> BatchWriter:
+def _writer(image: str, out: ImageFile, capacity: int, seed: str, plan: ExportPlan, mtime: int) -> ImageWriter:
     if image == "qcow2":
         return Qcow2Writer(out, capacity, compressed=plan.codec.level != STORED_LEVEL)
     if image == "vhdx":
@@ -47,44 +47,17 @@ def image_objects(plan: ExportPlan, capacities: List[int]) -> List[Dict[str, Any
     return found
 
 
-def _digests(jobs: List[Callable[[], str]], threads: int) -> List[str]:
-    """Run each job (which returns a file's digest) on ``threads`` threads, in order."""
-    with ThreadPoolExecutor(max_workers=max(1, min(threads, len(jobs)))) as pool:
-        return list(pool.map(lambda job: job(), jobs))
-
-
-def _synced_digest(known: Optional[str], finish: Callable[[], str]) -> Callable[[], str]:
-    """A job: finish the file (fsync: its data is on the disk before it is renamed into place), then its digest,
-    read back unless it was ``known`` (hashed as it was written)."""
-    def job() -> str:
-        path = finish()
-        return known or file_digest(path, "sha256")
-    return job
-
-
-def _object_digest(known: Optional[str], stream: Any) -> Callable[[], str]:
-    """A job: an uploaded object's digest, read back through its presigned GET unless it was ``known``."""
-    return (lambda: known) if known else stream.object_digest
-
-
-Opener = Callable[[str, int], Any]  # (path, index among the set's objects) -> AtomicOutput or MultipartStream
-
-
-def _local(path: str, _index: int) -> AtomicOutput:
-    return AtomicOutput(path)
+Opener = Callable[[str, int], Any]  # (path, index among the set's outputs) -> an Output (protocols)
 
 
 class ImageSet:
     """Opened inside the export's ExitStack: leaving it without committing removes every temporary file (or
-    aborts every upload). ``opener`` gives each image and the sums their output: a local file by default, or an
-    object of an S3 multipart upload (``remote``: zeros are written, not skipped, and the set is committed by
-    ``commit_remote``)."""
+    aborts every upload). ``opener`` (the output set's ``image``) gives each image and the sums their output;
+    an output without holes (an object) gets its zeros written, not skipped."""
 
     def __init__(self, plan: ExportPlan, capacities: List[int], mtime: int, stack: ExitStack,
-                 opener: Optional[Opener] = None) -> None:
+                 opener: Opener) -> None:
         self.plan = plan
-        self.remote = opener is not None
-        opener = opener or _local
         self.files: List[Tuple[Any, str, int]] = []  # output, format, disk number (1-based)
         self.sinks: List[ImageFile] = []
         self.writers: List[List[BatchWriter]] = []
@@ -93,7 +66,7 @@ class ImageSet:
             for image in plan.images:
                 output = stack.enter_context(opener(plan.image_path(index, image), len(self.files)))
                 seed = f"{plan.name}|disk{index + 1}|{image}|{capacity}|{mtime}"
-                sink = ImageFile(output.stream, hashed=WRITERS[image].sequential, dense=self.remote)
+                sink = ImageFile(output.stream, hashed=WRITERS[image].sequential, dense=not output.holes)
                 own.append(_writer(image, sink, capacity, seed, plan, mtime))
                 self.sinks.append(sink)
                 self.files.append((output, image, index + 1))
@@ -102,63 +75,31 @@ class ImageSet:
         self.sums = stack.enter_context(opener(plan.sums_path or plan.dest, len(self.files)))
         self.committed: List[Any] = []  # paths renamed into place, or streams completed
 
-    def _write_sums(self, digests: List[str], names: List[str]) -> None:
+    @property
+    def outputs(self) -> List[Any]:
+        """The images' outputs, in plan order (the sums' is ``sums``)."""
+        return [output for output, _image, _disk in self.files]
+
+    def write_sums(self, digests: List[str], names: List[str]) -> None:
         self.sums.stream.write("".join(f"{digest}  {name}\n" for digest, name in zip(digests, names)).encode("utf-8"))
 
-    def _known(self) -> List[Optional[str]]:
+    def known(self) -> List[Optional[str]]:
+        """Each image's SHA256 when it was hashed as it was written (a sequential format), else None."""
         return [sink.digest.hexdigest() if sink.digest is not None else None for sink in self.sinks]
 
-    def checksums(self, package: List[Tuple[Callable[[], str], str]],
-                  threads: int) -> Tuple[List[Dict[str, Any]], Dict[str, str]]:
-        """Sync and hash every file on ``threads`` threads (the package's too: ``package`` lists (how to finish it
-        and get its temporary path, its name in the sums)), so that one file's sync overlaps another's hashing,
-        and write the sums; returns the images' result entries and the package's hashes."""
-        listed = [(output.prepare, os.path.basename(output.dest)) for output, _image, _disk in self.files]
-        listed += package
-        known = self._known() + [None] * len(package)
-        digests = _digests([_synced_digest(value, finish) for value, (finish, _name) in zip(known, listed)], threads)
-        self._write_sums(digests, [name for _finish, name in listed])
-        images = [{"path": output.dest, "format": image, "disk": disk, "size": os.path.getsize(output.temp or ""),
-                   "sha256": value} for (output, image, disk), value in zip(self.files, digests)]
-        return images, {name: value for value, (_finish, name) in zip(digests[len(self.files):], package)}
+    @staticmethod
+    def digests(jobs: List[Callable[[], str]], threads: int) -> List[str]:
+        """Run each job (which returns a file's digest) on ``threads`` threads, in order."""
+        with ThreadPoolExecutor(max_workers=max(1, min(threads, len(jobs)))) as pool:
+            return list(pool.map(lambda job: job(), jobs))
 
-    def commit(self) -> None:
-        """Rename the images and the sums into place (the package follows): on a failure midway, remove the
-        ones already renamed, so that no part of a set is left."""
-        try:
-            for output in [output for output, _image, _disk in self.files] + [self.sums]:
-                output.commit()
-                self.committed.append(output.dest)
-        except OSError:
-            self.rollback()
-            raise
-
-    def commit_remote(self, package: Any, threads: int) -> Dict[str, Any]:
-        """Complete the images' uploads and the package's, read back what could not be hashed as it was written,
-        then upload the sums: the object that says the set is whole. On a failure, the objects already completed
-        are deleted. Returns the result's ``images``, ``sha256``, ``sums``, ``sums_size`` and the package's
-        upload (``parts``, ``upload_peak_bytes``)."""
-        try:
-            sizes = []
-            for output, _image, _disk in self.files:
-                sizes.append(output.commit()["size"])
-                self.committed.append(output)
-            sent = package.commit()
-            self.committed.append(package)
-            streams = [output for output, _image, _disk in self.files] + [package]
-            digests = _digests([_object_digest(known, stream) for known, stream in zip(self._known() + [None], streams)],
-                               threads)
-            self._write_sums(digests, [os.path.basename(stream.dest) for stream in streams])
-            sums = self.sums.commit()
-        except BaseException:
-            self.rollback()
-            raise
-        images = [{"path": output.dest, "format": image, "disk": disk, "size": size, "sha256": digest}
-                  for (output, image, disk), size, digest in zip(self.files, sizes, digests)]
-        return {"images": images, "sha256": digests[-1], "sums": self.sums.dest, "sums_size": sums["size"],
-                "parts": sent["parts"], "upload_peak_bytes": package.peak_held}
+    def entries(self, sizes: List[int], digests: List[str]) -> List[Dict[str, Any]]:
+        """The result's ``images``."""
+        return [{"path": output.dest, "format": image, "disk": disk, "size": size, "sha256": digest}
+                for (output, image, disk), size, digest in zip(self.files, sizes, digests)]
 
     def rollback(self) -> None:
+        """Undo what was committed: remove the files renamed into place, delete the objects completed."""
         for done in self.committed:
             try:
                 if isinstance(done, str):

@@ -10,8 +10,10 @@ loose values around, so that no later step can rename the appliance or re-derive
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, Union
+
+from .. import defaults
 
 from ..errors import OutputError, OvatoolError, VmxError
 from ..formats import manifest, ovf
@@ -19,16 +21,15 @@ from ..formats.appliance import Appliance, check_networks, merge_specs, parse_ap
 from ..formats.vmsd import Snapshot, snapshot_disks
 from ..formats.vmx import DiskRef, VirtualMachine, load_vm, resolve_path
 from ..names import safe_name
+from ..storage import objects
 from .codec import QCOW2_WINDOW_BITS, Codec, select_codec
 from .gentle import IONICE_CLASSES
 from .pipeline import resolve_threads
 from .profile import Profile
-from ..storage.retry import RETRY_SECONDS
 
 FORMATS = ("ova", "ovf", "none")  # none: images only, no package
 IMAGE_FORMATS = ("qcow2", "vhdx", "vhd", "raw")  # each a file in formats/, written in the package's pass
 SUMS_SUFFIX = ".SHA256SUMS"
-REMOTE = "s3://"  # destinations written through a presigned multipart upload (storage/multipart)
 
 # A progress callback receives a dict: disk, done_bytes, total_bytes, and so on.
 ProgressCallback = Callable[[Dict[str, Any]], None]
@@ -41,12 +42,12 @@ class ExportOptions:
     src: str
     dest: str
     force: bool = False
-    threads: int = 0
-    compression: Union[str, int] = "fast"
-    codec: str = "auto"
-    manifest: str = "sha256"
+    threads: int = defaults.THREADS
+    compression: Union[str, int] = defaults.COMPRESSION
+    codec: str = defaults.CODEC
+    manifest: str = defaults.MANIFEST
     name: Optional[str] = None
-    format: str = "ova"
+    format: str = defaults.FORMAT
     max_hardware_version: Optional[int] = None
     export_flags: Sequence[str] = ()
     private_key: Optional[str] = None
@@ -58,18 +59,27 @@ class ExportOptions:
     progress: Optional[ProgressCallback] = None
     appliance: Optional[Dict[str, Any]] = None  # product, EULA, properties, deployment options... (formats/appliance)
     appliances: Optional[Dict[str, Dict[str, Any]]] = None  # per VM name, merged over ``appliance`` key by key
-    nice: int = 0  # CPU niceness added for the export's threads (the module's default is 10)
-    ionice: str = "none"  # I/O class of the export's threads: idle, best-effort, none
-    read_limit_mbps: float = 0  # the most MB/s read from the sources, 0 = no limit
+    nice: int = defaults.NICE  # CPU niceness added for the export's threads
+    ionice: str = defaults.IONICE  # I/O class of the export's threads: idle, best-effort, none
+    read_limit_mbps: float = defaults.READ_LIMIT_MBPS  # the most MB/s read from the sources, 0 = no limit
     slots: int = 0  # at most this many exports at once on the host (0: no limit), counted in slots_dir
     slots_dir: Optional[str] = None
     profile: Optional[Profile] = None  # CPU seconds per stage and thread (the benchmark's --profile)
-    # an s3:// dest: {"plan": True} asks only for the fingerprint and the size bound; else the presigned
-    # multipart upload the controller started (urls, complete_url, abort_url, part_size, fingerprint...)
+    # an object-store dest: the presigned multipart upload the controller started, as the ova_export module's
+    # ``upload`` option carries it (storage/objects reads it)
     upload: Optional[Dict[str, Any]] = None
-    retry_seconds: float = RETRY_SECONDS  # an upload retries until the store has not answered for this long
+    retry_seconds: float = defaults.RETRY_SECONDS  # an upload retries until the store has not answered this long
     images: Sequence[str] = ()  # image formats written beside the package, from the same read (IMAGE_FORMATS)
     snapshot: Optional[str] = None  # read the disks as this snapshot (.vmsd displayName) froze them
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any], **more: Any) -> "ExportOptions":
+        """The options from the ova_export module's parameters (the command names its own the same): each
+        parameter that is a field, ``None`` standing for the field's default; ``more`` sets the rest
+        (check_mode, progress, profile)."""
+        given = {f.name: params[f.name] for f in fields(cls) if params.get(f.name) is not None}
+        given.update(more)
+        return cls(**given)
 
 
 @dataclass(frozen=True)
@@ -140,11 +150,6 @@ class ExportPlan:
         return images + ((self.sums_path,) if self.sums_path and self.package else ()) + (self.dest,)
 
     @property
-    def remote(self) -> bool:
-        """Written into object storage (an s3:// URL) rather than a local path."""
-        return self.dest.lower().startswith(REMOTE)
-
-    @property
     def ovf_name(self) -> str:
         return self.base + ".ovf"
 
@@ -175,10 +180,10 @@ def resolve_dest(dest: str, base: str, fmt: str = "ova") -> str:
     """
     if fmt == "none":  # images only: a folder gets them, and <base>.SHA256SUMS stands for the set
         folder = os.path.expanduser(dest)
-        if dest.lower().startswith(REMOTE) or not os.path.isdir(folder):
+        if objects.handles(dest) or not os.path.isdir(folder):
             raise OutputError("format none writes images into a folder: dest must be an existing folder", dest)
         return os.path.join(os.path.abspath(folder), base + SUMS_SUFFIX)
-    if dest.lower().startswith(REMOTE):
+    if objects.handles(dest):
         if fmt != "ova":
             raise OutputError("an s3:// destination takes an OVA (format: ova)", dest)
         return dest + base + ".ova" if dest.endswith("/") else dest

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..errors import OutputError, OvatoolError, SnapshotError, VmxError, describe_os_error
-from ..fileio import replace_small_file
 from ..formats import manifest, ovf
 from ..formats.appliance_write import apply_appliance
 from ..formats.descriptor import render_stream_descriptor
@@ -28,15 +27,12 @@ from ..formats.vmsd import read_vmsd
 from ..formats.vmx import DiskRef, VirtualMachine
 from ..host.slots import ExportSlot
 from ..host.snapshot import SnapshotLock
-from ..output import AtomicFolder, AtomicOutput, CancelOnSignal, DestLock, remove_leftovers
-from ..protocols import BatchWriter, PackageWriter
-from ..storage.multipart import MultipartStream
-from ..storage.presigned import Link
-from ..storage.retry import RetryWindow
-from ..storage.urlbook import SignedUrls, renewal_path
+from ..output import CancelOnSignal
+from ..protocols import BatchWriter, OutputSet, PackageWriter
 from .folder import FolderWriter
 from .gentle import Gentle, ReadLimit
 from .images import ImageSet, image_objects
+from .outputs import open_outputs
 from .pipeline import PipelineSettings, allocated_bytes, run_pipeline
 from .plan import ExportOptions, ExportPlan, ProgressCallback, plan_export, resolve_dest
 from .profile import Profile
@@ -119,7 +115,7 @@ def _head_sizes(plan: ExportPlan, planned: List[ovf.OvfDisk], side_sizes: Dict[s
 
 
 def package_bound(plan: ExportPlan, disks: List[VirtualDisk], signer: Optional[Signer] = None) -> int:
-    """The most bytes the OVA of ``plan`` can take (a metadata walk only): what sizes an upload's parts.
+    """The most bytes the OVA of ``plan`` can take (a metadata walk only): what sizes an object's parts.
 
     A grain record holds at most a grain that deflate could not shrink (stored blocks add 5 bytes per 16 KiB,
     zlib 6), its 12-byte marker, padded to a sector: 129 sectors. Grain tables, the directory, markers and
@@ -247,122 +243,61 @@ def fingerprint(sources: List[str], plan: ExportPlan) -> str:
     return hashlib.sha256(json.dumps([files, shape], sort_keys=True).encode()).hexdigest()
 
 
-def fingerprint_path(dest: str) -> str:
-    return os.path.join(os.path.dirname(dest), f".{os.path.basename(dest)}.source")
-
-
-def read_fingerprint(dest: str) -> Optional[str]:
-    try:
-        with open(fingerprint_path(dest)) as handle:
-            return handle.read().strip()
-    except OSError:
-        return None
-
-
-def write_fingerprint(dest: str, stamp: str) -> None:
-    """Recorded beside the package (a hidden file), for ``refresh`` to tell a current package from a stale one."""
-    try:
-        replace_small_file(fingerprint_path(dest), stamp + "\n")
-    except OSError:
-        pass  # without it, refresh exports again: safe
-
-
-def _open_upload(plan: ExportPlan, upload: Dict[str, Any], options: ExportOptions, dest: str = "",
-                 renewables: Optional[List[Any]] = None) -> MultipartStream:
-    """The stream of one object of the export (the OVA, or an image: ``dest``). An asynchronous export's URLs
-    are renewed through a file beside its progress file; ``renewables`` collects what each stream has not sent."""
-    progress = options.progress
-    note = getattr(progress, "note", None)  # a progress file says why the export waits
-
-    def waiting(silent: float) -> None:
-        if note is not None:
-            note(f"object store unreachable since {silent:.0f} s, retrying for up to {options.retry_seconds:.0f} s")
-
-    link = Link(float(upload.get("timeout") or 60), bool(upload.get("validate_certs", True)),
-                RetryWindow(options.retry_seconds, on_wait=waiting))
-    path = getattr(progress, "path", None)
-    renewal = renewal_path(path) if path and upload.get("renewable") else None
-    urls = SignedUrls(upload, renewal, options.retry_seconds, note)
-    stream = MultipartStream(urls, int(upload["part_size"]), threads=int(upload.get("threads") or 4), link=link,
-                             dest=dest or plan.dest)
-    if renewal is not None and renewables is not None:
-        renewables.append(stream.unsent)
-    return stream
-
-
-def _image_uploads(plan: ExportPlan, upload: Dict[str, Any], options: ExportOptions,
-                   renewables: List[Any]) -> Any:
-    """The opener of an ImageSet whose images and sums are objects: the controller's uploads, in plan order."""
-    given = list(upload.get("images") or [])
-    wanted = len(plan.outputs()) - 1
-    if len(given) != wanted:
-        raise OutputError(f"the controller sent {len(given)} uploads for the images and their sums, not {wanted}",
-                          plan.dest)
-
-    def opener(path: str, index: int) -> MultipartStream:
-        return _open_upload(plan, dict(given[index], timeout=upload.get("timeout")), options, path, renewables)
-    return opener
-
-
-def _package_files(folder: AtomicFolder, plan: ExportPlan) -> List[Tuple[Any, str]]:
-    """(its temporary path, when asked; its name in the sums) of every file of an OVF folder package."""
-    name = os.path.basename(plan.dest)
-    return [(lambda path=os.path.join(folder.temp, member): path, f"{name}/{member}")
-            for member in sorted(os.listdir(folder.temp))]
-
-
-def _write_outputs(plan: ExportPlan, disks: List[VirtualDisk], settings: WriteSettings,
-                   context: Tuple[Dict[str, Any], ExportOptions, int], result: Dict[str, Any]) -> Dict[str, Any]:
-    """Write the package and the images, in one pass over the disks, and commit them together."""
-    upload, options, mtime = context
-    renewables: List[Any] = []  # of an asynchronous export into S3: what the OVA's upload has not sent...
-    more: List[Any] = []  # ...and its images'
-    with ExitStack() as outputs:
+def _write_outputs(plan: ExportPlan, disks: List[VirtualDisk], settings: WriteSettings, outputs: OutputSet,
+                   mtime: int) -> Dict[str, Any]:
+    """Write the package and the images, in one pass over the disks, and commit them together; returns what
+    was written."""
+    with ExitStack() as stack:
         images = None
         if plan.images:
-            opener = _image_uploads(plan, upload, options, more) if plan.remote else None
-            images = ImageSet(plan, [disk.capacity for disk in disks], mtime, outputs, opener)
+            images = ImageSet(plan, [disk.capacity for disk in disks], mtime, stack, outputs.image)
             settings.images = images.writers
-        package: List[Tuple[Any, str]] = []  # (how to finish it and get its path, its name in the sums)
-        commit: Any = None
+        package: Any = None
         if plan.format == "ovf":
-            folder = outputs.enter_context(AtomicFolder(plan.dest))
-            written = write_package(FolderWriter(folder.temp, plan.algorithm), plan, disks, settings)
-            package, commit = _package_files(folder, plan), folder.commit
+            package = stack.enter_context(outputs.package())
+            written = write_package(FolderWriter(package.temp, plan.algorithm), plan, disks, settings)
         elif plan.format == "none":
             written = {"disks": _write_disks(None, plan, disks, settings), "members": [], "size": 0}
         else:
-            out = outputs.enter_context(_open_upload(plan, upload, options, renewables=renewables)
-                                        if plan.remote else AtomicOutput(plan.dest))
-            if renewables:
-                progress = options.progress
-                progress.attach("upload", renewables[0])
-                if more:
-                    progress.attach("uploads", lambda: [unsent() for unsent in more])
-            written = write_package(OvaWriter(out.stream, mtime, plan.algorithm, options.profile), plan, disks,
+            package = stack.enter_context(outputs.package())
+            written = write_package(OvaWriter(package.stream, mtime, plan.algorithm, settings.profile), plan, disks,
                                     settings)
-            if plan.remote and images is not None:
-                written.update(images.commit_remote(out, plan.threads))
-                return written
-            if not plan.remote:
-                package = [(out.prepare, os.path.basename(plan.dest))]
-            commit = out.commit
-        if images is not None:
-            written["images"], hashes = images.checksums(package, plan.threads)
-            written["sums"] = images.sums.dest
-            if plan.format == "ova":
-                written["sha256"] = hashes[os.path.basename(plan.dest)]
-            images.commit()
-        if commit is not None:
-            try:
-                sent = commit()
-            except BaseException:
-                if images is not None:
-                    images.rollback()
-                raise
-            if plan.remote:
-                result.update(parts=sent["parts"], upload_peak_bytes=out.peak_held)
+        written.update(outputs.commit(package, images, plan.threads))
     return written
+
+
+def _sources(plan: ExportPlan, disks: List[VirtualDisk]) -> List[str]:
+    """Every file the export reads: the .vmx, each disk's files, the side files."""
+    return [plan.vmx] + [f for d in disks for f in d.files] + [side.path for side in plan.side_files]
+
+
+def _result(plan: ExportPlan) -> Dict[str, Any]:
+    """What every answer about ``plan`` starts with."""
+    return {"dest": plan.dest, "name": plan.name, "codec": plan.codec.name, "compression_level": plan.codec.level,
+            "threads": plan.threads, "manifest": plan.algorithm, "format": plan.format,
+            "warnings": list(plan.warnings)}
+
+
+def plan_only(options: ExportOptions) -> Dict[str, Any]:
+    """What an export of ``options`` would write, from the metadata alone (no disk is read): the sources'
+    fingerprint, a bound on the package's size and each image's, and the bytes it would read. Whoever prepares
+    the destination ahead of the export (the controller, for an object store) decides and sizes by it."""
+    plan = plan_export(options)
+    result = _result(plan)
+    with ExitStack() as stack:
+        disks = open_vm_disks(plan, stack)
+        result.update(changed=True, fingerprint=fingerprint(_sources(plan, disks), plan),
+                      bound_bytes=package_bound(plan, disks, _signer(plan)),
+                      read_bytes=sum(allocated_bytes(disk) for disk in disks),
+                      holes=1 + len(disks) + len(plan.side_files), msg=f"would export to {plan.dest}",
+                      objects=image_objects(plan, [disk.capacity for disk in disks]))
+        if plan.snapshot is not None:
+            result["snapshot"] = plan.snapshot.as_dict(plan.vm.folder)
+    return result
+
+
+def _signer(plan: ExportPlan) -> Optional[Signer]:
+    return Signer(plan.signing[0], plan.signing[1], plan.signing[2], plan.algorithm) if plan.signing else None
 
 
 def export_vm(options: ExportOptions) -> Dict[str, Any]:
@@ -370,19 +305,13 @@ def export_vm(options: ExportOptions) -> Dict[str, Any]:
     began = time.monotonic()
     plan = plan_export(options)
     dest = plan.dest
-    result: Dict[str, Any] = {"dest": dest, "name": plan.name, "codec": plan.codec.name,
-                              "compression_level": plan.codec.level, "threads": plan.threads,
-                              "manifest": plan.algorithm, "format": plan.format, "warnings": list(plan.warnings),
-                              "files": [] if plan.remote else list(plan.outputs())}
-    upload = options.upload or {}
-    if plan.remote and not upload:
-        raise OutputError("an s3:// destination is written through the controller (the ova_export action, or the "
-                          "ovatool command with boto3), which signs the upload", dest)
-    present = [] if plan.remote else [path for path in plan.outputs() if os.path.lexists(path)]
+    outputs = open_outputs(plan, options)
+    result = dict(_result(plan), files=outputs.paths())
+    present = outputs.existing()
     if present and not options.force and not options.refresh:
         result.update(changed=False, msg=f"{present[-1]} exists; use force to overwrite it")
         return result
-    signer = Signer(plan.signing[0], plan.signing[1], plan.signing[2], plan.algorithm) if plan.signing else None
+    signer = _signer(plan)
 
     with ExitStack() as stack:
         if plan.snapshot is not None:
@@ -393,30 +322,16 @@ def export_vm(options: ExportOptions) -> Dict[str, Any]:
                                     plan.vmx)
             result["snapshot"] = plan.snapshot.as_dict(plan.vm.folder)
         disks = open_vm_disks(plan, stack)
-        sources = [plan.vmx] + [f for d in disks for f in d.files] + [side.path for side in plan.side_files]
+        sources = _sources(plan, disks)
         stamp = fingerprint(sources, plan)
-        if plan.remote:
-            # the controller decides from the object's metadata whether to export, and sizes the parts
-            if upload.get("plan") or options.check_mode:
-                result.update(changed=True, fingerprint=stamp, bound_bytes=package_bound(plan, disks, signer),
-                              read_bytes=sum(allocated_bytes(disk) for disk in disks),
-                              holes=1 + len(disks) + len(plan.side_files), msg=f"would export to {dest}",
-                              objects=image_objects(plan, [disk.capacity for disk in disks]))
-                return result
-            if upload.get("fingerprint") != stamp:
-                raise OutputError("the VM's files changed between the check and the export; run again", dest)
         if not options.check_mode:
+            outputs.expect(stamp)
             # before any thread of the export starts: they all take the calling thread's priorities
             stack.enter_context(Gentle(options.nice, options.ionice, result["warnings"]))
             stack.enter_context(CancelOnSignal())
-            if not plan.remote:
-                stack.enter_context(DestLock(dest, result["warnings"].append))
-                for path in plan.outputs():
-                    for leftover in remove_leftovers(path):
-                        result["warnings"].append(f"removed {leftover}, left by an export of {dest} that was killed")
-        present = [] if plan.remote else [path for path in plan.outputs() if os.path.lexists(path)]
-        if present and not options.force:
-            if read_fingerprint(dest) == stamp and len(present) == len(plan.outputs()):
+            outputs.guard(stack, result["warnings"])
+        if outputs.existing() and not options.force:
+            if outputs.current(stamp):
                 result.update(changed=False, current=True, msg=f"{dest} is current: the sources have not changed")
                 return result
             result["stale"] = True
@@ -427,18 +342,14 @@ def export_vm(options: ExportOptions) -> Dict[str, Any]:
         if options.slots and options.slots_dir:
             note = getattr(options.progress, "note", None)
             stack.enter_context(ExportSlot(options.slots_dir, options.slots, note))
-        mtime = source_mtime(sources)
         read_limit = ReadLimit(options.read_limit_mbps) if options.read_limit_mbps else None
         settings = WriteSettings(signer, options.progress, options.profile, read_limit)
         try:
-            written = _write_outputs(plan, disks, settings, (upload, options, mtime), result)
+            written = _write_outputs(plan, disks, settings, outputs, source_mtime(sources))
         except OSError as exc:
             # sources raise DiskFormatError/VmxError for their own read errors: this is the output
             raise OutputError(f"writing failed: {describe_os_error(exc)}", dest) from None
-        if plan.remote:
-            result["fingerprint"] = stamp
-        else:
-            write_fingerprint(dest, stamp)
+        written.update(outputs.record(stamp))
     elapsed = time.monotonic() - began
     allocated = sum(d["allocated_bytes"] for d in written["disks"])
     result.update(written)
@@ -447,4 +358,4 @@ def export_vm(options: ExportOptions) -> Dict[str, Any]:
     return result
 
 
-__all__ = ["ExportOptions", "ExportPlan", "export_vm", "plan_export", "resolve_dest", "OvatoolError"]
+__all__ = ["ExportOptions", "ExportPlan", "export_vm", "plan_export", "plan_only", "resolve_dest", "OvatoolError"]

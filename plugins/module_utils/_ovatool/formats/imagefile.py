@@ -11,32 +11,10 @@ finished, as the OVA's head is (storage/multipart holds the part that has it unt
 from __future__ import annotations
 
 import hashlib
-from typing import Any, BinaryIO, Optional, Protocol
+from typing import Any, BinaryIO, Optional
 
 from ..errors import OvatoolError
-from .grains import GrainBatch
 from .vmdk import GRAIN_BYTES
-
-
-class ImageWriter(Protocol):
-    """One disk written in one image format, batch by batch in ascending grain order."""
-
-    format: str  # qcow2, vhdx, vhd, raw
-    extension: str
-    compressed: bool  # takes the batch's deflated grains (a BatchWriter's attribute)
-    holes: int  # spans reserved and filled in last: each is one more span of an object upload
-    sequential: bool  # written front to back: hashed as it is written, never read back
-
-    @staticmethod
-    def bound(capacity: int) -> int:
-        """The most bytes the image of a disk of ``capacity`` bytes can take (the size of its object upload)."""
-
-    def write_batch(self, batch: GrainBatch) -> None:
-        ...
-
-    def finish(self) -> None:
-        """Write the tables and the head; the file is complete afterwards."""
-
 
 _ZEROS = bytes(1 << 20)  # fed to the hash for skipped zeros: a MiB stays in the CPU's cache
 

@@ -9,21 +9,13 @@ from dataclasses import dataclass, field
 from typing import Dict, Optional
 from urllib.parse import quote, urlsplit
 
-from ..errors import OvatoolError
+from ..defaults import HTTP_TIMEOUT, RETRY_SECONDS, UPLOAD_PART_SIZE_MB, UPLOAD_THREADS
+from ..errors import MissingLibrary, OvatoolError
 from ..fileio import file_digest
-from .retry import RETRY_SECONDS
 
 MB = 1000 * 1000
 CHUNK = 8 * 1024 * 1024
 SCHEMES = ("s3", "sftp", "https", "http", "file")
-
-
-class MissingLibrary(OvatoolError):
-    """A Python package needed for this destination is not installed."""
-
-    def __init__(self, library: str, scheme: str) -> None:
-        self.library = library
-        super().__init__(f"the {library} Python package is needed for {scheme}:// destinations")
 
 
 @dataclass
@@ -39,8 +31,8 @@ class UploadOptions:
     secret_key: Optional[str] = None
     session_token: Optional[str] = None
     region: Optional[str] = None
-    part_size_mb: int = 64
-    threads: int = 8
+    part_size_mb: int = UPLOAD_PART_SIZE_MB
+    threads: int = UPLOAD_THREADS
     # SFTP
     private_key: Optional[str] = None
     password: Optional[str] = None
@@ -50,7 +42,7 @@ class UploadOptions:
     url_username: Optional[str] = None
     url_password: Optional[str] = None
     headers: Dict[str, str] = field(default_factory=dict)
-    timeout: float = 60.0
+    timeout: float = HTTP_TIMEOUT
     # SFTP and HTTP: a transfer cut by the network is tried again until the destination has been silent this long
     retry_seconds: float = RETRY_SECONDS
 

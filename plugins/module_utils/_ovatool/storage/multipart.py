@@ -81,6 +81,9 @@ class MultipartStream:
     used again once renewed (storage/urlbook).
     """
 
+    holes = False  # an object has no holes: an image writes its zeros (formats/imagefile ``dense``)
+    renewable = False  # its URLs are renewed through a file beside the export's progress file
+
     def __init__(self, urls: SignedUrls, part_size: int, hold_size: int = HOLD_SIZE, threads: int = 4,
                  link: Optional[Link] = None, dest: str = "") -> None:
         if part_size < MIN_PART or hold_size < MIN_PART:

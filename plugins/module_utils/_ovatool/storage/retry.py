@@ -15,9 +15,9 @@ import threading
 import time
 from typing import Callable, Optional, TypeVar
 
+from ..defaults import RETRY_SECONDS
 from ..errors import OvatoolError
 
-RETRY_SECONDS = 900.0
 T = TypeVar("T")
 
 

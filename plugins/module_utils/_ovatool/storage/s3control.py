@@ -17,22 +17,61 @@ run, the object checked; the upload is aborted whatever goes wrong before the ho
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from dataclasses import dataclass, fields
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import unquote, urlsplit
 
+from ..defaults import EXPORT_PART_SIZE_MB, PARTS_THREADS, PRESIGN_SECONDS, RETRY_SECONDS
 from ..errors import OvatoolError
 from .multipart import plan_parts
-from .retry import RETRY_SECONDS, RetryWindow, Transient, retrying, transient_status
+from .retry import RetryWindow, Transient, retrying, transient_status
 
 MiB = 1024 * 1024
 
-PRESIGN_SECONDS = 24 * 3600
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4's limit
 FINGERPRINT = "ovatool-fingerprint"  # object metadata: what an exported OVA was made from
 # the options of ova_upload and ova_export that only the controller reads (the host never gets them)
 CONNECTION_OPTIONS = ("endpoint_url", "access_key", "secret_key", "session_token", "region")
 EXPORT_OPTIONS = CONNECTION_OPTIONS + ("part_size_mb", "upload_threads", "presign_seconds")
 PLAN_ONLY = ("bound_bytes", "holes", "read_bytes", "objects")  # what the host's plan tells the controller alone
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    """The store, the credentials and the shape of the uploads: what the controller alone reads (the modules'
+    doc fragment ovatool.vmware.s3, and their part and retry options). Empty credentials: boto3's usual chain."""
+
+    endpoint_url: Optional[str] = None
+    access_key: Optional[str] = None
+    secret_key: Optional[str] = None
+    session_token: Optional[str] = None
+    region: Optional[str] = None
+    validate_certs: bool = True
+    presign_seconds: int = PRESIGN_SECONDS
+    part_size_mb: int = EXPORT_PART_SIZE_MB
+    upload_threads: int = PARTS_THREADS
+    retry_seconds: float = RETRY_SECONDS
+
+    @classmethod
+    def from_params(cls, params: Optional[Mapping[str, Any]]) -> "S3Settings":
+        """From a module's parameters (or a role's options): the fields they set, ``None`` meaning the default."""
+        params = params or {}
+        return cls(**{f.name: params[f.name] for f in fields(cls) if params.get(f.name) is not None})
+
+
+@dataclass(frozen=True)
+class ObjectExport:
+    """How the controller runs one export into ``s3://``: ``plan()`` asks the host what it would write (the
+    module with ``plan_only``), ``run(upload)`` runs the export with the upload it started; ``detached``: ``run``
+    only starts it (an async job), which completes or aborts the upload itself."""
+
+    plan: Callable[[], Dict[str, Any]]
+    run: Callable[[Dict[str, Any]], Dict[str, Any]]
+    force: bool = False
+    refresh: bool = False
+    read_limit_mbps: float = 0.0
+    check_mode: bool = False
+    detached: bool = False
 
 
 def boto3_or_none():
@@ -50,18 +89,17 @@ def split(url: str) -> Tuple[str, str]:
     return parts.netloc, unquote(parts.path.lstrip("/"))
 
 
-def client(args: Dict[str, Any]):
-    """A boto3 S3 client from the options (``endpoint_url``, ``access_key``, ``secret_key``, ``session_token``,
-    ``region``, ``validate_certs``), else boto3's usual chain."""
+def client(settings: S3Settings):
+    """A boto3 S3 client for the settings' store and credentials, else boto3's usual chain."""
     from botocore.config import Config  # pylint: disable=import-outside-toplevel
 
     boto3 = boto3_or_none()
     if boto3 is None:
         raise RuntimeError("the boto3 Python package is needed on the controller (or in the execution environment)")
     session = boto3.session.Session(
-        aws_access_key_id=args.get("access_key"), aws_secret_access_key=args.get("secret_key"),
-        aws_session_token=args.get("session_token"), region_name=args.get("region"))
-    return session.client("s3", endpoint_url=args.get("endpoint_url"), verify=bool(args.get("validate_certs", True)),
+        aws_access_key_id=settings.access_key, aws_secret_access_key=settings.secret_key,
+        aws_session_token=settings.session_token, region_name=settings.region)
+    return session.client("s3", endpoint_url=settings.endpoint_url, verify=settings.validate_certs,
                           config=Config(retries={"max_attempts": 5, "mode": "standard"},
                                         signature_version="s3v4"))  # SigV4 URLs: what every region accepts
 
@@ -237,21 +275,16 @@ def _written_sizes(answer: Dict[str, Any]) -> Dict[str, int]:
     return sizes
 
 
-def export_to_s3(options: Dict[str, Any], run: Callable[[Dict[str, Any]], Dict[str, Any]], check_mode: bool = False,
-                 detached: bool = False) -> Dict[str, Any]:
-    """The controller's side of an export to ``s3://``.
-
-    ``options`` are ova_export's (``force``, ``refresh``, ``validate_certs``, EXPORT_OPTIONS); ``run(upload)``
-    runs the export on the host with ova_export's ``upload`` option set to ``upload`` and returns its result
-    (a failure as ``failed``/``msg``, or raised as OvatoolError). ``detached``: ``run`` only starts the export
-    (an async job), which completes or aborts the upload itself. Returns ova_export's result.
+def export_to_s3(settings: S3Settings, job: ObjectExport) -> Dict[str, Any]:
+    """The controller's side of an export to ``s3://``; returns ova_export's result (a failure as ``failed`` and
+    ``msg``). ``job.run`` returns the host's result (a failure as ``failed``/``msg``, or raised as OvatoolError).
 
     With ``images``, every image and the sums are objects of their own beside the OVA, each its own multipart
     upload, handed to the host under ``upload.images`` (in the order of the plan's ``objects``).
     """
     from botocore.exceptions import BotoCoreError, ClientError  # pylint: disable=import-outside-toplevel
 
-    planned = run({"plan": True})
+    planned = job.plan()
     if _failed(planned):
         return planned
     dest = planned["dest"]
@@ -263,43 +296,42 @@ def export_to_s3(options: Dict[str, Any], run: Callable[[Dict[str, Any]], Dict[s
             return dict(result, failed=True, msg=f"{url!r}: an S3 destination is s3://bucket/key or s3://bucket/prefix/")
     s3 = None
     started: List[Tuple[str, str, str]] = []  # (bucket, key, upload id) the host has not taken over
-    window = RetryWindow(float(options.get("retry_seconds") or RETRY_SECONDS))
+    window = RetryWindow(settings.retry_seconds)
     try:
-        s3 = client(options)
+        s3 = client(settings)
         exists, current = _state(s3, window, [url for url, _b, _h in objects], planned["fingerprint"])
-        if exists and not options.get("force"):
-            if not options.get("refresh"):
+        if exists and not job.force:
+            if not job.refresh:
                 return dict(result, changed=False, msg=f"{dest} exists; use force to overwrite it")
             if current:
                 return dict(result, changed=False, current=True, msg=f"{dest} is current: the sources have not changed")
             result["stale"] = True
-        if check_mode:
+        if job.check_mode:
             return dict(result, changed=True, msg=planned.get("msg"))
         warnings = []
-        seconds = lifetime(s3, options.get("presign_seconds"))
-        if not detached:
-            _fits_in(seconds, int(planned.get("read_bytes") or 0), float(options.get("read_limit_mbps") or 0))
+        seconds = lifetime(s3, settings.presign_seconds)
+        if not job.detached:
+            _fits_in(seconds, int(planned.get("read_bytes") or 0), job.read_limit_mbps)
         uploads = []
         for url, bound, holes in objects:
             bucket, key = split(url)
             warnings += [f"aborted an incomplete upload to {url} started {when}, left by an export that was killed "
                          "or lost its host" for when in call(window, "listing incomplete uploads",
                                                              lambda b=bucket, k=key: abort_stale(s3, b, k))]
-            part_size, count = plan_parts(bound, int(options.get("part_size_mb") or 32) * MiB, holes)
+            part_size, count = plan_parts(bound, settings.part_size_mb * MiB, holes)
             upload_id = call(window, f"starting the upload of {url}", lambda b=bucket, k=key: start(
                 s3, b, k, {FINGERPRINT: planned["fingerprint"]}))
             started.append((bucket, key, upload_id))
             uploads.append(dict(presigned_upload(s3, _upload_ids(bucket, key, upload_id), count, seconds),
-                                part_size=part_size, fingerprint=planned["fingerprint"], renewable=detached,
-                                threads=int(options.get("upload_threads") or 4),
-                                validate_certs=bool(options.get("validate_certs", True))))
+                                part_size=part_size, fingerprint=planned["fingerprint"], renewable=job.detached,
+                                threads=settings.upload_threads, validate_certs=settings.validate_certs))
         upload = dict(uploads[0], images=uploads[1:]) if len(uploads) > 1 else uploads[0]
-        answer = run(upload)
+        answer = job.run(upload)
         if warnings:
             answer["warnings"] = list(answer.get("warnings") or []) + warnings
         if _failed(answer):
             return dict(result, **answer)
-        if detached:
+        if job.detached:
             started = []  # the job on the host completes the uploads, or aborts them
             return dict(result, **answer)
         sizes = _written_sizes(answer)
@@ -330,8 +362,8 @@ class Renewer:
     """The controller's half of renewing the URLs of asynchronous exports (ova_export_wait): for each job whose
     progress file reports an ``upload`` (storage/urlbook), sign again once half of the URLs' lifetime has passed."""
 
-    def __init__(self, options: Optional[Dict[str, Any]] = None) -> None:
-        self.options = dict(options or {})
+    def __init__(self, settings: Optional[S3Settings] = None) -> None:
+        self.settings = settings or S3Settings()
         self.s3 = None
         self.renewed: Dict[str, float] = {}  # job id and upload id: when the URLs last handed to it end
 
@@ -346,7 +378,7 @@ class Renewer:
         file's content); raises OvatoolError, or boto3's errors, when they cannot be signed."""
         if self.s3 is None:
             try:
-                self.s3 = client(self.options)
+                self.s3 = client(self.settings)
             except RuntimeError as exc:
                 raise OvatoolError(str(exc)) from None
         parts = int(upload["parts"])
