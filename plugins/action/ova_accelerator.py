@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.ovatool.vmware.plugins.module_utils.accelerator import CONTROLLER_SPEC
 from ansible_collections.ovatool.vmware.plugins.plugin_utils import wheels
 from ansible_collections.ovatool.vmware.plugins.plugin_utils.action import HostModuleAction
 
@@ -24,14 +23,15 @@ ESXI = ("ESXi loads only binaries installed from signed VIBs (execInstalledOnly)
 
 
 class ActionModule(HostModuleAction):
+    MODULE = "ova_accelerator"
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp
-        _valid, args = self.validate_argument_spec(argument_spec=CONTROLLER_SPEC)
-        args = dict(args)
-        args["wheelhouse"] = args["wheelhouse"] or os.environ.get("OVATOOL_WHEELHOUSE") or None
-        args["cache_dir"] = args["cache_dir"] or os.path.join(
+        args = dict(self.task_args())
+        # these two are folders of the controller (state_dir is the host's)
+        args["wheelhouse"] = os.path.expanduser(args["wheelhouse"] or os.environ.get("OVATOOL_WHEELHOUSE") or "") or None
+        args["cache_dir"] = os.path.expanduser(args["cache_dir"] or "") or os.path.join(
             os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "ovatool", "wheels")
         result.update(self._bring(args, task_vars or {}))
         return result

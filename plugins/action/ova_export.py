@@ -15,30 +15,31 @@ parts as it writes it (nothing staged on its disk) and completes the upload, or 
 
 from __future__ import annotations
 
-from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage import s3control
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage import objects, s3control
 from ansible_collections.ovatool.vmware.plugins.plugin_utils.action import HostModuleAction
 
 
 class ActionModule(HostModuleAction):
     _supports_async = True
+    MODULE = "ova_export"
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp
-        args = dict(self._task.args)
+        args = self.task_args()
         wrap_async = bool(self._task.async_val) and not self._connection.has_native_async
         # the credentials and the controller's own settings never go to the host
-        host_args = {k: v for k, v in args.items() if k not in s3control.EXPORT_OPTIONS}
-        if not str(args.get("dest") or "").lower().startswith("s3://"):
+        host_args = {k: v for k, v in self._task.args.items() if k not in s3control.EXPORT_OPTIONS}
+        if not objects.handles(args["dest"]):
             result.update(self.host_module("ova_export", host_args, task_vars, wrap_async))
             return result
-        if s3control.boto3_or_none() is None:
-            return dict(result, failed=True, msg="an s3:// dest needs the boto3 Python package on the controller "
-                                                 "(or in the execution environment); the host needs nothing")
-
-        def on_host(upload):
-            return self.host_module("ova_export", dict(host_args, upload=upload), task_vars,
-                                    wrap_async and not upload.get("plan"))
-
-        result.update(s3control.export_to_s3(args, on_host, self._task.check_mode, detached=wrap_async))
+        missing = self.missing_boto3(result, "an s3:// dest", "; the host needs nothing")
+        if missing:
+            return missing
+        job = s3control.ObjectExport(
+            plan=lambda: self.host_module("ova_export", dict(host_args, plan_only=True), task_vars),
+            run=lambda upload: self.host_module("ova_export", dict(host_args, upload=upload), task_vars, wrap_async),
+            force=args["force"], refresh=args["refresh"], read_limit_mbps=args["read_limit_mbps"],
+            check_mode=self._task.check_mode, detached=wrap_async)
+        result.update(s3control.export_to_s3(s3control.S3Settings.from_params(args), job))
         return result

@@ -14,15 +14,12 @@ from ansible import constants as C
 from ansible.errors import AnsibleConnectionFailure
 from ansible.utils.display import Display
 
-from ansible_collections.ovatool.vmware.plugins.module_utils.export_wait import controller_spec
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.errors import OvatoolError
-from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage.s3control import Renewer
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage.s3control import Renewer, S3Settings
 from ansible_collections.ovatool.vmware.plugins.plugin_utils.action import HostModuleAction
 
 display = Display()
 
-MODULE = "ovatool.vmware.ova_export_wait"
-SPEC = controller_spec()
 
 
 def human_bytes(count) -> str:
@@ -114,12 +111,13 @@ class Reconnecting:
 
 
 class ActionModule(HostModuleAction):
+    MODULE = "ova_export_wait"
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp
         task_vars = task_vars or {}
-        dummy, args = self.validate_argument_spec(argument_spec=SPEC)
+        args = self.task_args()
         host = task_vars.get("inventory_hostname", "host")
         jobs = normalize(args["jobs"], args["progress_dir"])
         poll = max(1, args["poll"])
@@ -130,12 +128,12 @@ class ActionModule(HostModuleAction):
         reach = Reconnecting(self, host, poll, args["reconnect_timeout"], pending)
         async_dir = args["async_dir"] or (reach(lambda: self._remote_expand_user(
             self.get_shell_option("async_dir", default="~/.ansible_async"))) if pending else None)
-        renewer = Renewer(args["s3"])
+        renewer = Renewer(S3Settings.from_params(args["s3"]))
         renewals = []  # fresh upload URLs for the next call to hand to the host
         while pending:
             began_round = time.monotonic()
             answer = reach(lambda: self._execute_module(
-                module_name=MODULE, task_vars=task_vars,
+                module_name=f"ovatool.vmware.{self.MODULE}", task_vars=task_vars,
                 module_args={"jobs": [{"jid": jid, "progress_file": progress}
                                       for jid, (index, name, progress) in pending.items()],
                              "async_dir": async_dir, "cleanup": args["cleanup"], "hold": poll, "renew": renewals}))

@@ -32,7 +32,6 @@ from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage im
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage.retry import RetryWindow
 from ansible_collections.ovatool.vmware.plugins.plugin_utils.action import HostModuleAction
 
-VIA = ("auto", "host", "controller")
 # the host starts no part after this share of its URLs' lifetime: what is left is signed again for the next round
 STOP_AFTER = 0.75
 # run by the host's Python for one chunk of a relayed upload: the bytes, base64 (a remote command's output is text)
@@ -41,36 +40,36 @@ READ_CHUNK = ("import base64, sys\nwith open(sys.argv[1], 'rb') as f:\n    f.see
 
 
 class ActionModule(HostModuleAction):
+    MODULE = "ova_upload"
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp
-        args = dict(self._task.args)
-        via = args.get("via") or "auto"
-        if via not in VIA:
-            return dict(result, failed=True, msg=f"via must be one of {', '.join(VIA)}, not {via!r}")
-        scheme = urlsplit(str(args.get("dest") or "")).scheme.lower()
+        args = self.task_args()
+        host_args = dict(self._task.args)
+        via = args["via"]
+        scheme = urlsplit(args["dest"]).scheme.lower()
         if scheme == "s3" and via != "host" and (via == "controller" or s3util.boto3_or_none() is not None):
-            if s3util.boto3_or_none() is None:
-                return dict(result, failed=True, msg="via: controller needs the boto3 Python package on the "
-                                                     "controller (or in the execution environment)")
+            missing = self.missing_boto3(result, "via: controller")
+            if missing:
+                return missing
             return self._s3(args, task_vars or {}, result)
         if scheme == "sftp" and via != "host":
             if via == "auto":  # the host when it has paramiko; else the controller relays
-                answer = self.host_module("ova_upload", args, task_vars)
-                if not (answer.get("failed") and "required Python library (paramiko)" in str(answer.get("msg"))):
+                answer = self.host_module("ova_upload", host_args, task_vars)
+                if answer.get("missing_library") != "paramiko":
                     return dict(result, **answer)
             return self._sftp(args, task_vars or {}, result)
         if via == "controller":
             return dict(result, failed=True, msg=f"via: controller is available for s3:// and sftp:// destinations; "
                                                  f"{scheme}:// uploads run on the host (via: host or auto)")
-        answer = self.host_module("ova_upload", args, task_vars)
+        answer = self.host_module("ova_upload", host_args, task_vars)
         result.update(answer)
         return result
 
     def _sftp(self, args, task_vars, result):
         """The controller relays: it reads the file from the host in chunks and writes it to the SFTP server."""
-        src = str(args.get("src") or "")
+        src = args["src"]
         facts = self._host({"src": src}, task_vars)
         if facts.get("failed"):
             return dict(result, failed=True, msg=f"reading {src} on the host failed: {facts.get('msg')}")
@@ -84,10 +83,9 @@ class ActionModule(HostModuleAction):
             return base64.b64decode(done["stdout"])
 
         options = UploadOptions(
-            src=src, dest=str(args.get("dest") or ""), force=bool(args.get("force")), check_mode=self._task.check_mode,
-            private_key=args.get("private_key"), password=args.get("password"), known_hosts=args.get("known_hosts"),
-            host_key_checking=bool(args.get("host_key_checking", True)), timeout=float(args.get("timeout") or 60),
-            retry_seconds=float(args.get("retry_seconds", 900)))
+            src=src, dest=args["dest"], force=args["force"], check_mode=self._task.check_mode,
+            private_key=args["private_key"], password=args["password"], known_hosts=args["known_hosts"],
+            host_key_checking=args["host_key_checking"], timeout=args["timeout"], retry_seconds=args["retry_seconds"])
         try:
             return dict(result, **relay_sftp(options, int(facts["size"]), facts["sha256"], fetch))
         except OvatoolError as exc:
@@ -130,40 +128,38 @@ class ActionModule(HostModuleAction):
     def _s3(self, args, task_vars, result):
         from botocore.exceptions import BotoCoreError, ClientError  # pylint: disable=import-outside-toplevel
 
-        src = str(args.get("src") or "")
-        if not src or not args.get("dest"):
-            return dict(result, failed=True, msg="src and dest are required")
-        dest = into_folder(str(args["dest"]), src)
+        src = args["src"]
+        dest = into_folder(args["dest"], src)
         bucket, key = s3util.split(dest)
         if not bucket or not key:
             return dict(result, failed=True, msg=f"{redact(dest)!r}: an S3 destination is s3://bucket/key")
-        validate = bool(args.get("validate_certs", True))
+        validate = args["validate_certs"]
         began = time.monotonic()
         facts = self._host({"src": src}, task_vars)
         if facts.get("failed"):
             return dict(result, failed=True, msg=f"reading {src} on the host failed: {facts.get('msg')}")
         size, sha256 = facts["size"], facts["sha256"]
         result.update(src=src, url=redact(dest), size=size, sha256=sha256, via="controller")
-        client = s3util.client(args)
+        client = s3util.client(s3util.S3Settings.from_params(args))
         upload_id = None
-        window = RetryWindow(float(args.get("retry_seconds", 900)))
+        window = RetryWindow(args["retry_seconds"])
         try:
             head = s3util.call(window, "S3 HEAD", lambda: s3util.head(client, bucket, key))
             if head and head["ContentLength"] == size and head.get("Metadata", {}).get("sha256") == sha256 \
-                    and not args.get("force"):
+                    and not args["force"]:
                 return dict(result, changed=False, msg="the destination already holds this file (same size and SHA256)")
             if self._task.check_mode:
                 return dict(result, changed=True, msg="would upload")
-            part_size = max(MIN_PART, int(args.get("part_size_mb") or 64) * 1024 * 1024,
+            part_size = max(MIN_PART, args["part_size_mb"] * 1024 * 1024,
                             math.ceil(size / MAX_PARTS))
             upload_id = s3util.call(window, "starting the upload",
                                     lambda: s3util.start(client, bucket, key, {"sha256": sha256}))
             parts = [{"number": number, "offset": offset, "size": min(part_size, size - offset)}
                      for number, offset in enumerate(range(0, max(size, 1), part_size), 1)]
-            host = {"src": src, "threads": int(args.get("threads") or 8), "timeout": float(args.get("timeout") or 60),
-                    "validate_certs": validate, "retry_seconds": float(args.get("retry_seconds", 900))}
+            host = {"src": src, "threads": args["threads"], "timeout": args["timeout"], "validate_certs": validate,
+                    "retry_seconds": args["retry_seconds"]}
             etags, rounds = self._send_parts(_Signer(client, {"Bucket": bucket, "Key": key, "UploadId": upload_id},
-                                                     args.get("presign_seconds")), parts, host, task_vars)
+                                                     args["presign_seconds"]), parts, host, task_vars)
             result["renewals"] = rounds - 1
             done = {"Parts": [{"PartNumber": p["number"], "ETag": p["etag"]} for p in etags]}
             s3util.call(window, "completing the upload", lambda: client.complete_multipart_upload(

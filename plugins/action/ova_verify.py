@@ -12,28 +12,30 @@ path runs the module on the host as before.
 from __future__ import annotations
 
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.errors import OvatoolError
-from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage import s3control
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage import objects, s3control
 from ansible_collections.ovatool.vmware.plugins.plugin_utils.action import HostModuleAction
 
 
 class ActionModule(HostModuleAction):
+    MODULE = "ova_verify"
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp
-        args = {k: v for k, v in self._task.args.items()
-                if k not in s3control.CONNECTION_OPTIONS + ("url", "presign_seconds")}
-        path = str(args.get("path") or "")
-        if path.lower().startswith("s3://"):
-            if s3control.boto3_or_none() is None:
-                return dict(result, failed=True, msg="an s3:// path needs the boto3 Python package on the controller "
-                                                     "(or in the execution environment); the host needs nothing")
+        args = self.task_args()
+        host_args = {k: v for k, v in self._task.args.items()
+                     if k not in s3control.CONNECTION_OPTIONS + ("url", "presign_seconds")}
+        path = args["path"]
+        if objects.handles(path):
+            missing = self.missing_boto3(result, "an s3:// path", "; the host needs nothing")
+            if missing:
+                return missing
             from botocore.exceptions import BotoCoreError, ClientError  # pylint: disable=import-outside-toplevel
 
             try:
-                args["url"] = s3control.presigned_get(s3control.client(self._task.args), path,
-                                                      self._task.args.get("presign_seconds"))
+                host_args["url"] = s3control.presigned_get(s3control.client(s3control.S3Settings.from_params(args)),
+                                                           path, args["presign_seconds"])
             except (BotoCoreError, ClientError, RuntimeError, OvatoolError) as exc:
                 return dict(result, failed=True, msg=f"{path}: {exc}" if path not in str(exc) else str(exc))
-        result.update(self.host_module("ova_verify", args, task_vars))
+        result.update(self.host_module("ova_verify", host_args, task_vars))
         return result

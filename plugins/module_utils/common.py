@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import traceback
 
-from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.errors import OvatoolError
+from ansible.module_utils.basic import missing_required_lib
+
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.errors import MissingLibrary, OvatoolError
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.host.power import backend
 
 
 def run_engine(module, action):
-    """Call ``action()`` and exit the module with its result dict, or fail with a readable message."""
+    """Call ``action()`` and exit the module with its result dict, or fail with a readable message (a missing
+    Python package as Ansible words it, and named in ``missing_library``)."""
     try:
         result = action()
+    except MissingLibrary as exc:
+        module.fail_json(msg=missing_required_lib(exc.library), missing_library=exc.library)
     except OvatoolError as exc:
         module.fail_json(msg=str(exc))
     except KeyboardInterrupt:
@@ -46,7 +51,7 @@ def s3_connection_spec() -> dict:
     """The argument spec of doc fragment ovatool.vmware.s3: the store and the credentials of s3:// URLs."""
     return dict(
         endpoint_url=dict(type="str"),
-        access_key=dict(type="str", no_log=True),
+        access_key=dict(type="str", no_log=False),  # an identifier: masking it would mask its text everywhere
         secret_key=dict(type="str", no_log=True),
         session_token=dict(type="str", no_log=True),
         region=dict(type="str"),

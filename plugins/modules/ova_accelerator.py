@@ -122,13 +122,13 @@ problems:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ovatool.vmware.plugins.module_utils.accelerator import ARGUMENT_SPEC
+from ansible_collections.ovatool.vmware.plugins.module_utils.specs import ACCELERATOR
 from ansible_collections.ovatool.vmware.plugins.module_utils.common import run_engine
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.host import accel
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=ACCELERATOR, supports_check_mode=True)
     params = module.params
 
     def action():

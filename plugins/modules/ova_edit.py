@@ -37,15 +37,8 @@ options:
       - It is checked completely before the OVA is read; a problem fails the task naming its key path.
     type: dict
     required: true
-  private_key:
-    description: PEM RSA private key that signs the new manifest. Needs O(certificate).
-    type: path
-  private_key_passphrase:
-    description: Passphrase of O(private_key).
-    type: str
-  certificate:
-    description: PEM certificate of the signer, carried in the C(.cert) member.
-    type: path
+extends_documentation_fragment:
+  - ovatool.vmware.signing
 attributes:
   check_mode:
     support: full

@@ -244,15 +244,19 @@ options:
     description: The folder of the slot files (created if missing); needed with O(slots).
     type: path
     version_added: 1.1.0
+  plan_only:
+    description:
+      - Set by the action plugin for an C(s3://) O(dest); do not set it.
+      - Only report what the export would write (the sources' fingerprint, a bound on each object's size, the
+        bytes it would read), from the metadata; no disk is read.
+    type: bool
+    default: false
+    version_added: 1.1.0
   upload:
     description:
       - Set by the action plugin for an C(s3://) O(dest); do not set it.
     type: dict
     suboptions:
-      plan:
-        description: Only report the fingerprint and the size bound.
-        type: bool
-        default: false
       urls:
         description: Presigned UploadPart URLs, parts 1 to N.
         type: list
@@ -274,7 +278,7 @@ options:
       images:
         description:
           - The uploads of the images and of their sums, in the order the planning call's C(objects) gave, each
-            with the keys of this option but O(upload.plan) and O(upload.images).
+            with the keys of this option but O(upload.images).
         type: list
         elements: dict
         version_added: 1.1.0
@@ -367,16 +371,8 @@ options:
         description: ova_export_wait renews the URLs (an asynchronous export); they come in a file beside O(progress_file).
         type: bool
         default: false
-  private_key:
-    description: PEM RSA private key that signs the manifest; writes a C(.cert) member. Needs O(certificate).
-    type: path
-  private_key_passphrase:
-    description: Passphrase of O(private_key).
-    type: str
-  certificate:
-    description: PEM certificate of the signer, written into the C(.cert) member.
-    type: path
 extends_documentation_fragment:
+  - ovatool.vmware.signing
   - ovatool.vmware.s3
   - ovatool.vmware.s3.presign
 attributes:
@@ -619,104 +615,25 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ovatool.vmware.plugins.module_utils.common import (
-    SIGNING_TOGETHER, presign_spec, run_engine, s3_connection_spec, signing_spec)
-from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.run import ExportOptions, export_vm
+from ansible_collections.ovatool.vmware.plugins.module_utils.common import run_engine
+from ansible_collections.ovatool.vmware.plugins.module_utils.export_spec import EXPORT, EXPORT_KWARGS
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.run import ExportOptions, export_vm, plan_only
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.host import accel
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.host.progress import ProgressFile
-from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.codec import CODECS
-from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.gentle import IONICE_CLASSES
-from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.plan import FORMATS, IMAGE_FORMATS
-from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.formats.manifest import ALGORITHMS
-from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.formats.ovf import EXPORT_FLAGS
-
-
-def _upload_options():
-    """One multipart upload the controller started (the OVA's, or an image's): only its URLs are secret."""
-    return dict(
-        urls=dict(type="list", elements="str", no_log=True),
-        complete_url=dict(type="str", no_log=True),
-        abort_url=dict(type="str", no_log=True),
-        get_url=dict(type="str", no_log=True),
-        delete_url=dict(type="str", no_log=True),
-        part_size=dict(type="int"),
-        fingerprint=dict(type="str"),
-        threads=dict(type="int"),
-        timeout=dict(type="float", default=60),
-        validate_certs=dict(type="bool", default=True),
-        bucket=dict(type="str"),
-        key=dict(type="str", no_log=False),
-        upload_id=dict(type="str"),
-        expires=dict(type="float"),
-        lifetime=dict(type="int"),
-        renewable=dict(type="bool", default=False),
-    )
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            src=dict(type="path", required=True),
-            dest=dict(type="path", required=True),
-            force=dict(type="bool", default=False),
-            refresh=dict(type="bool", default=False),
-            name=dict(type="str"),
-            threads=dict(type="int", default=0),
-            compression=dict(type="str", default="fast"),
-            codec=dict(type="str", default="auto", choices=["auto"] + list(CODECS)),
-            accelerator_paths=dict(type="list", elements="path", default=[]),
-            manifest=dict(type="str", default="sha256", choices=list(ALGORITHMS)),
-            format=dict(type="str", default="ova", choices=list(FORMATS)),
-            images=dict(type="list", elements="str", default=[], choices=list(IMAGE_FORMATS)),
-            max_hardware_version=dict(type="int"),
-            snapshot=dict(type="str"),
-            export_flags=dict(type="list", elements="str", default=[], choices=list(EXPORT_FLAGS)),
-            **signing_spec(),
-            include_images=dict(type="bool", default=False),
-            progress_file=dict(type="path"),
-            slots=dict(type="int", default=0),
-            slots_dir=dict(type="path"),
-            appliance=dict(type="dict"),
-            appliances=dict(type="dict"),
-            nice=dict(type="int", default=10),
-            ionice=dict(type="str", default="best-effort", choices=list(IONICE_CLASSES)),
-            read_limit_mbps=dict(type="float", default=0),
-            validate_certs=dict(type="bool", default=True),
-            part_size_mb=dict(type="int", default=32),
-            upload_threads=dict(type="int", default=4),
-            retry_seconds=dict(type="float", default=900),
-            upload=dict(type="dict", options=dict(
-                plan=dict(type="bool", default=False),
-                images=dict(type="list", elements="dict", options=_upload_options()),
-                **_upload_options(),
-            )),
-            **s3_connection_spec(),
-            **presign_spec(),
-        ),
-        required_together=SIGNING_TOGETHER,
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=EXPORT, supports_check_mode=True, **EXPORT_KWARGS)
     params = module.params
     if params["slots"] and not params["slots_dir"]:
         module.fail_json(msg="slots needs slots_dir (the folder of the slot files every export of the host shares)")
     accel.activate(params["accelerator_paths"])
-    options = ExportOptions(
-        src=params["src"], dest=params["dest"], force=params["force"], threads=params["threads"],
-        compression=params["compression"], codec=params["codec"], manifest=params["manifest"],
-        name=params["name"], format=params["format"], images=params["images"],
-        max_hardware_version=params["max_hardware_version"], snapshot=params["snapshot"],
-        export_flags=params["export_flags"], private_key=params["private_key"],
-        private_key_passphrase=params["private_key_passphrase"], certificate=params["certificate"],
-        include_images=params["include_images"], refresh=params["refresh"],
-        appliance=params["appliance"], appliances=params["appliances"], nice=params["nice"],
-        ionice=params["ionice"], read_limit_mbps=params["read_limit_mbps"], upload=params["upload"],
-        retry_seconds=params["retry_seconds"], slots=params["slots"], slots_dir=params["slots_dir"],
-        check_mode=module.check_mode,
-    )
+    options = ExportOptions.from_params(params, check_mode=module.check_mode)
 
     def action():
-        # the controller's planning call of an s3:// export reads metadata only: no progress to show
-        if not params["progress_file"] or module.check_mode or (params["upload"] or {}).get("plan"):
+        if params["plan_only"]:  # the controller's planning call: metadata only, no progress to show
+            return plan_only(options)
+        if not params["progress_file"] or module.check_mode:
             return export_vm(options)
         progress = ProgressFile(params["progress_file"])
         options.progress = progress

@@ -81,8 +81,42 @@ options:
       - When half of the URLs' lifetime has passed, the controller signs the parts not yet uploaded, and
         completing and aborting the upload, again and hands them to the host in a file beside the progress file
         that only the export's user can read. The credentials stay on the controller.
+      - Only O(s3.secret_key) and O(s3.session_token) are kept out of the logs, so that no figure of the results
+        (an upload's lifetime of 60 s, a size) is masked for equalling one of these values.
     type: dict
     version_added: 1.1.0
+    suboptions:
+      endpoint_url:
+        description: The S3-compatible endpoint.
+        type: str
+      access_key:
+        description: The access key ID.
+        type: str
+      secret_key:
+        description: The secret access key.
+        type: str
+      session_token:
+        description: The session token of temporary credentials.
+        type: str
+      region:
+        description: The region.
+        type: str
+      validate_certs:
+        description: Verify the endpoint's TLS certificate.
+        type: bool
+        default: true
+      presign_seconds:
+        description: How long renewed URLs live (less when the credentials end sooner).
+        type: int
+        default: 86400
+      part_size_mb:
+        description: Accepted as the exports got it; the parts' size is fixed when the upload starts.
+        type: int
+        default: 32
+      upload_threads:
+        description: Accepted as the exports got it; read by the host from the upload itself.
+        type: int
+        default: 4
   renew:
     description:
       - Used between the action plugin and the host; do not set it. Renewed URLs to write beside progress files.
@@ -90,6 +124,35 @@ options:
     elements: dict
     default: []
     version_added: 1.1.0
+    suboptions:
+      progress_file:
+        description: The progress file of the export the URLs are for.
+        type: path
+      urls:
+        description: The renewed URLs of one upload.
+        type: dict
+        suboptions:
+          upload_id:
+            description: The multipart upload's id.
+            type: str
+          expires:
+            description: When the URLs end (seconds since the epoch).
+            type: float
+          parts:
+            description: Part number to its UploadPart URL.
+            type: dict
+          complete_url:
+            description: The CompleteMultipartUpload URL.
+            type: str
+          abort_url:
+            description: The AbortMultipartUpload URL.
+            type: str
+          get_url:
+            description: The GetObject URL.
+            type: str
+          delete_url:
+            description: The DeleteObject URL.
+            type: str
 attributes:
   action:
     support: full
@@ -159,11 +222,11 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.host.progress import job_statuses
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage.urlbook import renewal_path, write_renewal
-from ansible_collections.ovatool.vmware.plugins.module_utils.export_wait import ARGUMENT_SPEC
+from ansible_collections.ovatool.vmware.plugins.module_utils.specs import EXPORT_WAIT
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=EXPORT_WAIT, supports_check_mode=True)
     params = module.params
     if not params["async_dir"]:
         module.fail_json(msg="ova_export_wait runs through its action plugin, which tells it the async job folder")

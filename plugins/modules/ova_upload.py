@@ -138,6 +138,13 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+missing_library:
+  description:
+    - The Python package this upload needs where it ran and did not find (V(boto3), V(paramiko)); the task fails.
+  returned: when that is why it failed
+  type: str
+  sample: paramiko
+  version_added: 1.1.0
 via:
   description: Where the upload ran, V(host) or V(controller).
   returned: always
@@ -179,50 +186,21 @@ msg:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ovatool.vmware.plugins.module_utils.common import presign_spec, run_engine, s3_connection_spec
-from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage.upload import (
-    MissingLibrary, UploadOptions, upload)
+from ansible_collections.ovatool.vmware.plugins.module_utils.common import run_engine
+from ansible_collections.ovatool.vmware.plugins.module_utils.specs import UPLOAD
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage.upload import UploadOptions, upload
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            src=dict(type="path", required=True),
-            dest=dict(type="str", required=True),
-            force=dict(type="bool", default=False),
-            via=dict(type="str", default="auto", choices=["auto", "host", "controller"]),
-            validate_certs=dict(type="bool", default=True),
-            **s3_connection_spec(),
-            **presign_spec(),
-            part_size_mb=dict(type="int", default=64),
-            threads=dict(type="int", default=8),
-            private_key=dict(type="path"),
-            password=dict(type="str", no_log=True),
-            known_hosts=dict(type="path"),
-            host_key_checking=dict(type="bool", default=True),
-            url_username=dict(type="str"),
-            url_password=dict(type="str", no_log=True),
-            headers=dict(type="dict"),
-            timeout=dict(type="float", default=60),
-            retry_seconds=dict(type="float", default=900),
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=UPLOAD, supports_check_mode=True)
     params = dict(module.params)
     params.pop("via")  # the action plugin decided: this is the host's turn
     params.pop("presign_seconds")  # read by the action plugin, which signs the URLs of an s3:// upload
     params["headers"] = params["headers"] or {}
     options = UploadOptions(check_mode=module.check_mode, **params)
-
-    def action():
-        try:
-            return dict(upload(options), via="host")
-        except MissingLibrary as exc:
-            module.fail_json(msg=missing_required_lib(exc.library))
-
-    run_engine(module, action)
+    run_engine(module, lambda: dict(upload(options), via="host"))
 
 
 if __name__ == "__main__":

@@ -123,25 +123,14 @@ signature:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ovatool.vmware.plugins.module_utils.common import presign_spec, run_engine, s3_connection_spec
+from ansible_collections.ovatool.vmware.plugins.module_utils.common import run_engine
+from ansible_collections.ovatool.vmware.plugins.module_utils.specs import VERIFY
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.errors import OvatoolError
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.verify import verify
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            path=dict(type="str", required=True),
-            deep=dict(type="bool", default=False),
-            require_manifest=dict(type="bool", default=False),
-            threads=dict(type="int", default=0),
-            validate_certs=dict(type="bool", default=True),
-            url=dict(type="str", no_log=True),
-            **s3_connection_spec(),
-            **presign_spec(),
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=VERIFY, supports_check_mode=True)
 
     def action():
         params = module.params

@@ -17,16 +17,17 @@ import time
 from dataclasses import replace
 from typing import Any, Dict, List, Optional
 
+from .engine import defaults
 from .engine.edit import EditOptions, describe, edit_ova
-from .engine.errors import OvatoolError
+from .engine.errors import MissingLibrary, OvatoolError
 from .engine.export.codec import CODECS, PRESETS
 from .engine.export.gentle import IONICE_CLASSES
 from .engine.export.plan import FORMATS, IMAGE_FORMATS
 from .engine.formats.manifest import ALGORITHMS
 from .engine.formats.ovf import EXPORT_FLAGS
-from .engine.export.run import ExportOptions, export_vm
+from .engine.export.run import ExportOptions, export_vm, plan_only
 from .engine.info import read_vm_info
-from .engine.storage import s3control
+from .engine.storage import objects, s3control
 from .engine.storage.upload import UploadOptions, upload
 from .engine.verify import verify
 
@@ -172,25 +173,25 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def export_params(args: argparse.Namespace) -> Dict[str, Any]:
+    """The command's options as the ova_export module's parameters, under the same names."""
+    params = dict(vars(args), src=args.vmx, dest=args.output, export_flags=args.export_flags or (),
+                  images=args.images or (), appliance=load_spec(args.appliance),
+                  private_key_passphrase=os.environ.get("OVATOOL_KEY_PASSPHRASE"), validate_certs=not args.insecure)
+    return params
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     progress = make_progress(args.quiet or args.json, sys.stderr)
-    options = ExportOptions(
-        src=args.vmx, dest=args.output, force=args.force, refresh=args.refresh, threads=args.threads,
-        compression=args.compression, codec=args.codec, manifest=args.manifest, name=args.name, format=args.format,
-        max_hardware_version=args.max_hardware_version, snapshot=args.snapshot, export_flags=args.export_flags or (),
-        private_key=args.private_key, private_key_passphrase=os.environ.get("OVATOOL_KEY_PASSPHRASE"),
-        certificate=args.certificate, include_images=args.include_images, check_mode=args.check,
-        images=args.images or (), appliance=load_spec(args.appliance), nice=args.nice, ionice=args.ionice,
-        read_limit_mbps=args.read_limit_mbps, progress=progress)
+    params = export_params(args)
+    options = ExportOptions.from_params(params, check_mode=args.check, progress=progress)
     try:
-        if args.output.lower().startswith("s3://"):
+        if objects.handles(args.output):
             # this process is both sides: it signs the upload (boto3, the usual credential chain) and writes it
-            result = s3control.export_to_s3(
-                {"force": args.force, "refresh": args.refresh, "endpoint_url": args.endpoint_url,
-                 "region": args.region, "part_size_mb": args.part_size_mb, "upload_threads": args.upload_threads,
-                 "validate_certs": not args.insecure, "presign_seconds": args.presign_seconds,
-                 "read_limit_mbps": args.read_limit_mbps},
-                lambda upload: export_vm(replace(options, upload=upload)), check_mode=args.check)
+            result = s3control.export_to_s3(s3control.S3Settings.from_params(params), s3control.ObjectExport(
+                plan=lambda: plan_only(replace(options, progress=None)),
+                run=lambda upload: export_vm(replace(options, upload=upload)), force=args.force, refresh=args.refresh,
+                read_limit_mbps=args.read_limit_mbps, check_mode=args.check))
             if result.get("failed"):
                 raise OvatoolError(result["msg"])
         else:
@@ -219,8 +220,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
     url = None
     if args.ova.lower().startswith("s3://"):  # read where it lies, through a URL signed here (no local copy)
         try:
-            url = s3control.presigned_get(s3control.client({"endpoint_url": args.endpoint_url, "region": args.region,
-                                                            "validate_certs": not args.insecure}), args.ova)
+            settings = s3control.S3Settings(endpoint_url=args.endpoint_url, region=args.region,
+                                            validate_certs=not args.insecure)
+            url = s3control.presigned_get(s3control.client(settings), args.ova)
         except RuntimeError as exc:
             raise OvatoolError(str(exc)) from None
     result = verify(args.ova, deep=args.deep, require_manifest=args.require_manifest, threads=args.threads, url=url,
@@ -297,19 +299,23 @@ def build_parser() -> argparse.ArgumentParser:
                         help="export again when the output exists but the VM's files or the options changed")
     export.add_argument("--endpoint-url", help="S3-compatible endpoint (s3:// output)")
     export.add_argument("--region", help="S3 region (s3:// output)")
-    export.add_argument("--part-size-mb", type=int, default=32, help="S3 part size in MiB (s3:// output; default 32)")
-    export.add_argument("--upload-threads", type=int, default=4, help="S3 parts on the wire at once (default 4)")
-    export.add_argument("--presign-seconds", type=int, default=86400,
+    export.add_argument("--part-size-mb", type=int, default=defaults.EXPORT_PART_SIZE_MB,
+                        help=f"S3 part size in MiB (s3:// output; default {defaults.EXPORT_PART_SIZE_MB})")
+    export.add_argument("--upload-threads", type=int, default=defaults.PARTS_THREADS,
+                        help=f"S3 parts on the wire at once (default {defaults.PARTS_THREADS})")
+    export.add_argument("--presign-seconds", type=int, default=defaults.PRESIGN_SECONDS,
                         help="life of the upload's presigned URLs (s3:// output; default 86400, less when the "
                              "credentials end sooner); an export that cannot end before them at --read-limit-mbps "
                              "fails before reading")
     export.add_argument("--insecure", action="store_true", help="do not verify the S3 endpoint's TLS certificate")
     export.add_argument("--name", help="name of the virtual system in the OVA (default: the VM's name)")
-    export.add_argument("--threads", type=int, default=0, help="compression threads, 0 = all cores (default)")
-    export.add_argument("--compression", default="fast", help=f"{', '.join(PRESETS)} or a level 1..9 (default: fast)")
-    export.add_argument("--codec", default="auto", choices=["auto"] + list(CODECS))
-    export.add_argument("--manifest", default="sha256", choices=list(ALGORITHMS))
-    export.add_argument("--format", default="ova", choices=list(FORMATS),
+    export.add_argument("--threads", type=int, default=defaults.THREADS,
+                        help="compression threads, 0 = all cores (default)")
+    export.add_argument("--compression", default=defaults.COMPRESSION,
+                        help=f"{', '.join(PRESETS)} or a level 1..9 (default: {defaults.COMPRESSION})")
+    export.add_argument("--codec", default=defaults.CODEC, choices=["auto"] + list(CODECS))
+    export.add_argument("--manifest", default=defaults.MANIFEST, choices=list(ALGORITHMS))
+    export.add_argument("--format", default=defaults.FORMAT, choices=list(FORMATS),
                         help="one archive, a folder of files, or none (images only)")
     export.add_argument("--image", dest="images", action="append", choices=list(IMAGE_FORMATS),
                         help="also write each disk in this image format beside the package, from the same read "
@@ -322,10 +328,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--private-key", help="PEM RSA key signing the manifest (passphrase: $OVATOOL_KEY_PASSPHRASE)")
     export.add_argument("--certificate", help="PEM certificate of the signer")
     export.add_argument("--include-images", action="store_true", help="carry the CD-ROMs' ISO files in the OVA")
-    export.add_argument("--nice", type=int, default=10, help="CPU niceness added for the export (default 10)")
-    export.add_argument("--ionice", default="best-effort", choices=list(IONICE_CLASSES),
+    export.add_argument("--nice", type=int, default=defaults.NICE,
+                        help=f"CPU niceness added for the export (default {defaults.NICE})")
+    export.add_argument("--ionice", default=defaults.IONICE, choices=list(IONICE_CLASSES),
                         help="I/O class of the export on Linux (default best-effort at its lowest level)")
-    export.add_argument("--read-limit-mbps", type=float, default=0, help="read at most this many MB/s (0: no limit)")
+    export.add_argument("--read-limit-mbps", type=float, default=defaults.READ_LIMIT_MBPS,
+                        help="read at most this many MB/s (0: no limit)")
     export.add_argument("--appliance", metavar="FILE",
                         help="appliance spec (YAML): product, properties, EULA, configurations... (ova-compose keys)")
     export.add_argument("--check", action="store_true", help="only say what would be done")
@@ -340,7 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--insecure", action="store_true", help="do not verify the S3 endpoint's TLS certificate")
     check.add_argument("--deep", action="store_true", help="also inflate every grain of every disk")
     check.add_argument("--require-manifest", action="store_true", help="fail when there is no .mf")
-    check.add_argument("--threads", type=int, default=0)
+    check.add_argument("--threads", type=int, default=defaults.THREADS)
     check.add_argument("--json", action="store_true", help="print the ova_verify module's result as JSON")
     check.add_argument("-q", "--quiet", action="store_true")
     check.set_defaults(func=cmd_verify)
@@ -365,8 +373,8 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--force", action="store_true", help="upload even when the destination is identical")
     send.add_argument("--endpoint-url", help="S3-compatible endpoint")
     send.add_argument("--region")
-    send.add_argument("--part-size-mb", type=int, default=64)
-    send.add_argument("--threads", type=int, default=8)
+    send.add_argument("--part-size-mb", type=int, default=defaults.UPLOAD_PART_SIZE_MB)
+    send.add_argument("--threads", type=int, default=defaults.UPLOAD_THREADS)
     send.add_argument("--private-key", help="SFTP private key file")
     send.add_argument("--known-hosts", help="extra known_hosts file for SFTP")
     send.add_argument("--header", action="append", help="extra HTTP header 'Name: value' (repeatable)")
@@ -383,7 +391,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return args.func(args)
     except OvatoolError as exc:
         text = str(exc)
-        if exc.__class__.__name__ == "MissingLibrary":
+        if isinstance(exc, MissingLibrary):
             text += " (pip install it into the same environment as ovatool)"
         print(f"ovatool: error: {text}", file=sys.stderr)
         return 1

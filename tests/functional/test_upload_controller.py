@@ -159,6 +159,9 @@ def test_a_failed_part_aborts_the_upload(s3_auth, tmp_path):
     for real and then fails: the upload is aborted, no object and no incomplete upload remain."""
     from types import SimpleNamespace
 
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+    from ansible_collections.ovatool.vmware.plugins.module_utils.specs import UPLOAD, controller_view
     from ansible_collections.ovatool.vmware.plugins.action.ova_upload import ActionModule
     from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage.presigned import put_parts
 
@@ -178,6 +181,8 @@ def test_a_failed_part_aborts_the_upload(s3_auth, tmp_path):
     action._host = host  # pylint: disable=protected-access
     args = {"src": str(payload), "dest": "s3://releases/aborted/z.ova", "part_size_mb": 5,
             "endpoint_url": s3_auth.endpoint, "access_key": ACCESS, "secret_key": SECRET, "region": "us-east-1"}
+    # as task_args() hands them over: validated against ova_upload's spec, with its defaults
+    args = ArgumentSpecValidator(controller_view(UPLOAD)).validate(args).validated_parameters
     result = action._s3(args, {}, {})  # pylint: disable=protected-access
     assert result["failed"] and "connection to the host lost" in result["msg"], result
     assert len(calls) == 2 and len(calls[1]["parts"]) == 3

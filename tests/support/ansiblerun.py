@@ -45,6 +45,28 @@ def return_doc(module: str) -> dict:
     raise AssertionError(f"{path} has no RETURN")
 
 
+def assigned(path: str, name: str) -> str:
+    """The string assigned to ``name`` in a module, or in the class of a doc fragment."""
+    with open(path, encoding="utf-8") as handle:
+        tree = ast.parse(handle.read())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == name:
+            return node.value.value
+    raise AssertionError(f"{path} has no {name}")
+
+
+def module_doc(module: str, block: str = "DOCUMENTATION") -> dict:
+    """A module's documentation block, with the options of this collection's doc fragments merged in."""
+    doc = yaml.safe_load(assigned(os.path.join(ROOT, "plugins", "modules", f"{module}.py"), block))
+    for fragment in doc.get("extends_documentation_fragment", []) if block == "DOCUMENTATION" else []:
+        if fragment.startswith("ovatool.vmware."):
+            name, _dot, variant = fragment[len("ovatool.vmware."):].partition(".")
+            path = os.path.join(ROOT, "plugins", "doc_fragments", f"{name}.py")
+            options = yaml.safe_load(assigned(path, variant.upper() or "DOCUMENTATION")).get("options", {})
+            doc["options"] = {**options, **doc.get("options", {})}
+    return doc
+
+
 def undocumented(result: dict, doc: dict, where: str = "") -> list:
     """The keys of ``result`` (recursively, where RETURN says what a dict or list of dicts contains) that
     ``doc`` does not describe."""

@@ -20,7 +20,7 @@ import tarfile
 import tempfile
 import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 from .errors import OvatoolError, os_error
@@ -225,110 +225,183 @@ def verify(path: str, deep: bool = False, require_manifest: bool = False, thread
             source.close()
 
 
+@dataclass
+class Package:
+    """What every check of one package reads, and where each says what it found."""
+
+    path: str
+    members: List[Member]
+    is_folder: bool  # an OVF folder (no member order, and side files need no manifest entry)
+    result: Dict[str, Any]
+    problems: List[str] = field(default_factory=list)
+
+    @property
+    def by_name(self) -> Dict[str, Member]:
+        return {m.name: m for m in self.members}
+
+    def ending(self, suffix: str) -> List[Member]:
+        return [m for m in self.members if m.name.lower().endswith(suffix)]
+
+
+@dataclass(frozen=True)
+class DigestJob:
+    """Hash a member and compare it with its manifest line."""
+
+    member: Member
+    algorithm: str
+    expected: str
+
+
+@dataclass(frozen=True)
+class StreamJob:
+    """Walk a streamOptimized disk member (``deep``: inflate every grain)."""
+
+    member: Member
+    disk_id: str
+
+
+def _descriptor(package: Package) -> Optional[Tuple[Member, ET.Element, str]]:
+    """The .ovf member, first in an OVA, parsed: (member, envelope, namespace), or None when there is none to
+    check further."""
+    ovfs = package.ending(".ovf")
+    if not ovfs:
+        package.problems.append("no .ovf descriptor in the archive")
+        return None
+    if not package.members[0].name.lower().endswith(".ovf"):
+        package.problems.append(f"the .ovf is not the first member (the first is {package.members[0].name})")
+    ovf_member = ovfs[0]
+    if ovf_member.size > MAX_OVF_BYTES:
+        package.problems.append(f"{ovf_member.name}: {ovf_member.size} bytes is too large for an OVF descriptor")
+        return None
+    try:
+        envelope = parse_ovf(_read(ovf_member, MAX_OVF_BYTES))
+        ns = descriptor_namespace(envelope)
+    except OvatoolError as exc:
+        package.problems.append(f"{ovf_member.name}: {exc.message}")
+        return None
+    return ovf_member, envelope, ns
+
+
+def _check_references(package: Package, envelope: ET.Element, ns: str) -> Dict[str, List[Member]]:
+    """Every file the OVF references is there, as large as ovf:size says; returns file id -> its members (the
+    parts of a chunked file)."""
+    by_name = package.by_name
+    referenced: Dict[str, List[Member]] = {}
+    for ref in _references(envelope, ns):
+        href = ref["href"]
+        if ref["chunked"]:
+            parts = sorted((m for m in package.members if _CHUNK.match(m.name)
+                            and _CHUNK.match(m.name).group(1) == href), key=lambda m: m.name)
+        else:
+            parts = [by_name[href]] if href in by_name else []
+        if not parts:
+            package.problems.append(f"{href}: referenced by the OVF but not in the archive")
+            continue
+        referenced[ref["id"]] = parts
+        actual = sum(p.size for p in parts)
+        if ref["size"] is not None and ref["size"] != actual:
+            package.problems.append(f"{href}: ovf:size says {ref['size']} bytes, the archive holds {actual}")
+    return referenced
+
+
+def _check_manifest(package: Package, ovf_member: Member, referenced: Dict[str, List[Member]],
+                    require_manifest: bool) -> List[DigestJob]:
+    """The .mf, second in an OVA, lists every member that needs it and nothing else; returns a digest job per
+    listed member."""
+    problems, members = package.problems, package.members
+    mf_members = package.ending(".mf")
+    if not mf_members:
+        if require_manifest:
+            problems.append("no manifest (.mf) in the archive")
+        return []
+    mf = mf_members[0]
+    if not package.is_folder and (len(members) < 2 or members[1] is not mf):
+        problems.append(f"{mf.name} is not the second member, right after the .ovf")
+    listed, algorithm = manifest.parse(_read(mf, 16 << 20).decode("utf-8", "replace"), problems)
+    package.result["algorithm"] = algorithm
+    by_name = package.by_name
+    for name in listed:
+        if name not in by_name:
+            problems.append(f"{name}: listed in the manifest but not in the archive")
+    exempt = {mf.name} | {m.name for m in package.ending(".cert")}
+    for member in members:
+        if member.name not in listed and member.name not in exempt:
+            if not package.is_folder or any(member in parts for parts in referenced.values()) \
+                    or member is ovf_member:
+                problems.append(f"{member.name}: not listed in the manifest")
+    return [DigestJob(member, *listed[member.name]) for member in members if member.name in listed]
+
+
+def _check_signature(package: Package) -> None:
+    """The .cert's signature of the .mf, when both are there."""
+    certs, mf_members = package.ending(".cert"), package.ending(".mf")
+    package.result["signature"] = {"present": False}
+    if certs and mf_members:
+        package.result["signature"] = verify_signature(certs[0], mf_members[0], package.problems)
+
+
+def _stream_jobs(envelope: ET.Element, ns: str, referenced: Dict[str, List[Member]],
+                 disks: List[Dict[str, Any]]) -> List[StreamJob]:
+    """A job per streamOptimized disk in one member; a chunked one is noted in ``disks`` unchecked."""
+    jobs = []
+    for file_id, facts in _stream_files(envelope, ns).items():
+        parts = referenced.get(file_id)
+        if not parts:
+            continue
+        if len(parts) > 1:
+            disks.append({"name": parts[0].name, "disk_id": facts["disk_id"], "checked": False,
+                          "note": "chunked: structure not checked, digests only"})
+            continue
+        jobs.append(StreamJob(parts[0], facts["disk_id"]))
+    return jobs
+
+
+def _run_jobs(package: Package, digests: List[DigestJob], streams: List[StreamJob], deep: bool,
+              threads: int) -> List[Dict[str, Any]]:
+    """The digests and the disk walks on ``threads`` threads; their findings in job order; returns the disks."""
+    disks: List[Dict[str, Any]] = []
+    with ThreadPoolExecutor(max_workers=resolve_threads(threads)) as pool:
+        hashed = [pool.submit(_digest, job.member, job.algorithm) for job in digests]
+        walked = [pool.submit(_check_stream_member, job.member, deep) for job in streams]
+        for job, future in zip(digests, hashed):
+            if future.result() != job.expected:
+                package.problems.append(f"member {job.member.name}: {job.algorithm.upper()} differs from the manifest")
+        for stream, future in zip(streams, walked):
+            findings, disk_facts = future.result()
+            package.problems.extend(findings)
+            disks.append(dict(name=stream.member.name, disk_id=stream.disk_id, checked=True, deep=deep,
+                              problems=len(findings), **disk_facts))
+    return disks
+
+
 def _verify(path: str, members: List[Member], archive: Optional[RandomAccess], deep: bool, require_manifest: bool,
             threads: int) -> Dict[str, Any]:
     """``members`` of an OVF folder, or the ``archive`` (an OVA) to list them from."""
     problems: List[str] = []
-    is_folder = archive is None
     if archive is not None:
         try:
             members = _tar_members(archive, problems)
         except OSError as exc:
             raise os_error(exc, path, "cannot read") from None
-    result: Dict[str, Any] = {"path": path, "format": "ovf" if is_folder else "ova",
-                              "members": [{"name": m.name, "size": m.size} for m in members]}
-    by_name = {m.name: m for m in members}
-    ovfs = [m for m in members if m.name.lower().endswith(".ovf")]
-    if not ovfs:
-        problems.append("no .ovf descriptor in the archive")
-        return _finish(result, problems)
-    if members[0].name.lower().endswith(".ovf") is False:
-        problems.append(f"the .ovf is not the first member (the first is {members[0].name})")
-    ovf_member = ovfs[0]
-    if ovf_member.size > MAX_OVF_BYTES:
-        problems.append(f"{ovf_member.name}: {ovf_member.size} bytes is too large for an OVF descriptor")
-        return _finish(result, problems)
-    try:
-        envelope = parse_ovf(_read(ovf_member, MAX_OVF_BYTES))
-        ns = descriptor_namespace(envelope)
-    except OvatoolError as exc:
-        problems.append(f"{ovf_member.name}: {exc.message}")
-        return _finish(result, problems)
-    result["ovf_version"] = "2.0" if ns == OVF2 else "1.x"
+    is_folder = archive is None
+    result = {"path": path, "format": "ovf" if is_folder else "ova",
+              "members": [{"name": m.name, "size": m.size} for m in members]}
+    package = Package(path, members, is_folder, result, problems)
+    found = _descriptor(package)
+    if found is None:
+        return _finish(package.result, problems)
+    ovf_member, envelope, ns = found
+    package.result["ovf_version"] = "2.0" if ns == OVF2 else "1.x"
     check_structure(envelope, ns, problems)
     problems.extend(check_envelope(envelope, ns))
-
-    referenced: Dict[str, List[Member]] = {}
-    for ref in _references(envelope, ns):
-        href = ref["href"]
-        if ref["chunked"]:
-            parts = sorted((m for m in members if _CHUNK.match(m.name) and _CHUNK.match(m.name).group(1) == href),
-                           key=lambda m: m.name)
-        else:
-            parts = [by_name[href]] if href in by_name else []
-        if not parts:
-            problems.append(f"{href}: referenced by the OVF but not in the archive")
-            continue
-        referenced[ref["id"]] = parts
-        actual = sum(p.size for p in parts)
-        if ref["size"] is not None and ref["size"] != actual:
-            problems.append(f"{href}: ovf:size says {ref['size']} bytes, the archive holds {actual}")
-
-    mf_members = [m for m in members if m.name.lower().endswith(".mf")]
-    listed: Dict[str, Tuple[str, str]] = {}
-    if mf_members:
-        mf = mf_members[0]
-        if not is_folder and (len(members) < 2 or members[1] is not mf):
-            problems.append(f"{mf.name} is not the second member, right after the .ovf")
-        listed, algorithm = manifest.parse(_read(mf, 16 << 20).decode("utf-8", "replace"), problems)
-        result["algorithm"] = algorithm
-        for name in listed:
-            if name not in by_name:
-                problems.append(f"{name}: listed in the manifest but not in the archive")
-        listed_exempt = {mf.name} | {m.name for m in members if m.name.lower().endswith(".cert")}
-        for member in members:
-            if member.name not in listed and member.name not in listed_exempt:
-                if not is_folder or any(member in parts for parts in referenced.values()) or member is ovf_member:
-                    problems.append(f"{member.name}: not listed in the manifest")
-    elif require_manifest:
-        problems.append("no manifest (.mf) in the archive")
-
-    certs = [m for m in members if m.name.lower().endswith(".cert")]
-    result["signature"] = {"present": False}
-    if certs and mf_members:
-        result["signature"] = verify_signature(certs[0], mf_members[0], problems)
-
-    stream_refs = _stream_files(envelope, ns)
-    jobs = []
-    with ThreadPoolExecutor(max_workers=resolve_threads(threads)) as pool:
-        for member in members:
-            if member.name in listed:
-                algorithm, expected = listed[member.name]
-                jobs.append(("digest", member, algorithm, expected, pool.submit(_digest, member, algorithm)))
-        disks = []
-        for file_id, facts in stream_refs.items():
-            parts = referenced.get(file_id)
-            if not parts:
-                continue
-            if len(parts) > 1:
-                disks.append({"name": parts[0].name, "disk_id": facts["disk_id"], "checked": False,
-                              "note": "chunked: structure not checked, digests only"})
-                continue
-            part = parts[0]
-            jobs.append(("stream", part, facts, None, pool.submit(_check_stream_member, part, deep)))
-        for kind, member, extra, expected, future in jobs:
-            if kind == "digest":
-                actual = future.result()
-                if actual != expected:
-                    problems.append(f"member {member.name}: {extra.upper()} differs from the manifest")
-            else:
-                findings, disk_facts = future.result()
-                problems.extend(findings)
-                disks.append(dict(name=member.name, disk_id=extra["disk_id"], checked=True, deep=deep,
-                                  problems=len(findings), **disk_facts))
-    result["disks"] = disks
-    result["digests_checked"] = sum(1 for job in jobs if job[0] == "digest")
-    return _finish(result, problems)
+    referenced = _check_references(package, envelope, ns)
+    digests = _check_manifest(package, ovf_member, referenced, require_manifest)
+    _check_signature(package)
+    chunked: List[Dict[str, Any]] = []
+    streams = _stream_jobs(envelope, ns, referenced, chunked)
+    package.result["disks"] = chunked + _run_jobs(package, digests, streams, deep, threads)
+    package.result["digests_checked"] = len(digests)
+    return _finish(package.result, problems)
 
 
 def _check_stream_member(member: Member, deep: bool):

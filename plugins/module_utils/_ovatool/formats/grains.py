@@ -9,13 +9,10 @@ disk: the VMDK stream takes the records, qcow2 the deflate inside them, raw, VHD
 """
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
-from .vmdk import GRAIN_BYTES, SECTOR
-
-_RECORD_HEAD = struct.Struct("<QI")  # a grain record: u64 LBA, u32 size of the zlib stream that follows
+from .vmdk import GRAIN_BYTES, GRAIN_HEAD, SECTOR
 ZLIB_HEAD_4K = b"\x48\x0d"  # a zlib header saying "deflate, 4 KiB window": (0x48 * 256 + 0x0d) % 31 == 0
 
 
@@ -54,8 +51,8 @@ class GrainBatch:
         if sector < 0 or not self.blob:
             return None
         at = sector * SECTOR
-        size = _RECORD_HEAD.unpack_from(self.blob, at)[1]
-        body = at + _RECORD_HEAD.size
+        size = GRAIN_HEAD.unpack_from(self.blob, at)[1]
+        body = at + GRAIN_HEAD.size
         if self.blob[body:body + 2] != ZLIB_HEAD_4K:
             return None
         return memoryview(self.blob)[body + 2:body + size - 4]  # without the zlib header and its Adler-32

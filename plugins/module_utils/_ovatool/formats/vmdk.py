@@ -39,7 +39,7 @@ MAX_CAPACITY_SECTORS = 64 * 1024 ** 4 // SECTOR  # 64 TiB, above VMware's 62 TiB
 # streamOptimized: each metadata block is introduced by a one-sector marker (u64 size in sectors, u32 size
 # of data in the marker = 0, u32 type); each grain by a record head (u64 LBA, u32 compressed size)
 MARKER = struct.Struct("<QII")
-GRAIN_HEAD = struct.Struct("<QI")
+GRAIN_HEAD = struct.Struct("<QI")  # a grain record: u64 LBA, u32 size of the zlib stream that follows
 MARKER_EOS, MARKER_GT, MARKER_GD, MARKER_FOOTER, MARKER_PROGRESS = 0, 1, 2, 3, 4  # readers skip PROGRESS
 
 # the geometry VMware's own tools write, and so do we

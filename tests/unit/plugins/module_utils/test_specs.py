@@ -5,7 +5,6 @@
 DOCUMENTATION must restate them, they agree."""
 from __future__ import annotations
 
-import ast
 import os
 
 import pytest
@@ -15,9 +14,8 @@ from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.cod
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.export.plan import FORMATS
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.formats.manifest import ALGORITHMS
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.formats.ovf import EXPORT_FLAGS
-from ansible_collections.ovatool.vmware.plugins.module_utils.export_wait import ARGUMENT_SPEC, controller_spec
 
-from support.ansiblerun import ROOT  # noqa: E402
+from support.ansiblerun import ROOT, module_doc  # noqa: E402
 
 # role option -> (module, module option, whether the role's default must equal the module's)
 ROLE_TO_MODULE = {
@@ -35,28 +33,6 @@ ROLE_TO_MODULE = {
     "verify": {"verify_deep": ("ova_verify", "deep", True),
                "verify_require_manifest": ("ova_verify", "require_manifest", False)},  # the role insists
 }
-
-
-def assigned(path: str, name: str) -> str:
-    """The string assigned to ``name`` in a module, or in the class of a doc fragment."""
-    with open(path, encoding="utf-8") as handle:
-        tree = ast.parse(handle.read())
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == name:
-            return node.value.value
-    raise AssertionError(f"{path} has no {name}")
-
-
-def module_doc(module: str, block: str = "DOCUMENTATION") -> dict:
-    """A module's documentation block, with the options of this collection's doc fragments merged in."""
-    doc = yaml.safe_load(assigned(os.path.join(ROOT, "plugins", "modules", f"{module}.py"), block))
-    for fragment in doc.get("extends_documentation_fragment", []) if block == "DOCUMENTATION" else []:
-        if fragment.startswith("ovatool.vmware."):
-            name, _dot, variant = fragment[len("ovatool.vmware."):].partition(".")
-            path = os.path.join(ROOT, "plugins", "doc_fragments", f"{name}.py")
-            options = yaml.safe_load(assigned(path, variant.upper() or "DOCUMENTATION")).get("options", {})
-            doc["options"] = {**options, **doc.get("options", {})}
-    return doc
 
 
 def role_spec(role: str) -> dict:
@@ -99,14 +75,3 @@ def test_role_defaults_are_the_documented_ones(role):
             continue  # computed on the host (e.g. the play's Python)
         if "default" in spec[name]:
             assert spec[name]["default"] == value, f"{name}: defaults/main.yml and argument_specs.yml differ"
-
-
-def test_export_wait_spec_is_shared_and_documented():
-    documented = module_doc("ova_export_wait")["options"]
-    assert set(documented) == set(ARGUMENT_SPEC)
-    for name, spec in ARGUMENT_SPEC.items():
-        assert documented[name]["type"] == spec["type"] and documented[name].get("default") == spec.get("default")
-    controller = controller_spec()
-    assert controller["async_dir"]["type"] == "str" and controller["progress_dir"]["type"] == "str"
-    assert {k: v for k, v in controller.items() if k not in ("async_dir", "progress_dir")} == \
-        {k: v for k, v in ARGUMENT_SPEC.items() if k not in ("async_dir", "progress_dir")}
