@@ -34,10 +34,6 @@ _WHEEL = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)(-(?P<build>\d[^-]*))?-
                     r"-(?P<plat>[^-]+)\.whl$")
 
 
-class WheelProblem(Exception):
-    """Why a host gets no accelerator from here (a sentence for the warning)."""
-
-
 def _arch(facts: dict) -> str:
     machine = str(facts.get("machine") or "").lower()
     machine = {"amd64": "x86_64", "arm64": "aarch64" if facts.get("platform") != "darwin" else "arm64"}.get(

@@ -6,15 +6,12 @@ README and the performance guide show is the README's table of the last measured
 from __future__ import annotations
 
 import os
-import sys
 import xml.etree.ElementTree as ET
 
 import pytest
 
+from benchmarks import chart
 from support.ansiblerun import ROOT
-
-sys.path.insert(0, os.path.join(ROOT, "tests", "benchmarks"))
-import chart  # noqa: E402  pylint: disable=wrong-import-position
 
 TITLE = "4 GiB disk, 1.53 GiB of real files (monolithicSparse), 2 cores, 2026-12-06: time and peak memory"
 SVG = "{http://www.w3.org/2000/svg}"
