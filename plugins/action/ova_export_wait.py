@@ -21,7 +21,6 @@ from ansible_collections.ovatool.vmware.plugins.plugin_utils.action import HostM
 display = Display()
 
 
-
 def human_bytes(count) -> str:
     value = float(count or 0)
     for unit in ("B", "kB", "MB", "GB", "TB"):

@@ -41,7 +41,6 @@ def _upload(images: bool = False) -> dict:
     return options
 
 
-
 EXPORT = dict(
     src=dict(type="path", required=True),
     dest=dict(type="path", required=True),
@@ -75,4 +74,3 @@ EXPORT = dict(
     **s3_export_spec(),
 )
 EXPORT_KWARGS = dict(required_together=SIGNING_TOGETHER)
-

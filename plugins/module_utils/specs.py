@@ -94,6 +94,7 @@ ACCELERATOR = dict(
     wheels=dict(type="list", elements="dict"),
 )
 
+
 def controller_view(spec: dict) -> dict:
     """The spec as an action plugin validates the task's arguments on the controller: paths name files on the
     host, so the controller must not expand them (``~`` is the remote user's home there)."""

@@ -56,8 +56,8 @@ def compare(documented: dict, spec: dict, where: str) -> None:
         doc = documented[name]
         here = f"{where}.{name}"
         assert doc.get("type", "str") == option.get("type", "str"), f"{here}: type"
-        assert doc.get("default") == option.get("default"), f"{here}: documented default {doc.get('default')!r}, " \
-                                                             f"argument spec {option.get('default')!r}"
+        assert doc.get("default") == option.get("default"), \
+            f"{here}: documented default {doc.get('default')!r}, argument spec {option.get('default')!r}"
         assert doc.get("elements") == option.get("elements"), f"{here}: elements"
         if "choices" in option:
             assert list(doc.get("choices") or []) == list(option["choices"]), f"{here}: choices"
