@@ -23,9 +23,9 @@ import shlex
 import time
 from urllib.parse import urlsplit
 
-from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.errors import OvatoolError
+from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.errors import MissingLibrary, OvatoolError
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage.common import (
-    MB, MissingLibrary, UploadOptions, into_folder, redact)
+    MB, UploadOptions, into_folder, redact)
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage.relay import relay_sftp
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage.multipart import MAX_PARTS, MIN_PART
 from ansible_collections.ovatool.vmware.plugins.module_utils._ovatool.storage import s3control as s3util

@@ -14,6 +14,7 @@ import hashlib
 from typing import Any, BinaryIO, Optional
 
 from ..errors import OvatoolError
+from .grains import GrainBatch
 from .vmdk import GRAIN_BYTES
 
 _ZEROS = bytes(1 << 20)  # fed to the hash for skipped zeros: a MiB stays in the CPU's cache

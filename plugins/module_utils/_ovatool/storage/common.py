@@ -10,7 +10,6 @@ from typing import Dict, Optional
 from urllib.parse import quote, urlsplit
 
 from ..defaults import HTTP_TIMEOUT, RETRY_SECONDS, UPLOAD_PART_SIZE_MB, UPLOAD_THREADS
-from ..errors import MissingLibrary, OvatoolError
 from ..fileio import file_digest
 
 MB = 1000 * 1000

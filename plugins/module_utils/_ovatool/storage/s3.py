@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any, Dict, Optional
 from urllib.parse import unquote, urlsplit
 
-from ..errors import OvatoolError
-from .common import MissingLibrary, UploadOptions
+from ..errors import MissingLibrary, OvatoolError
+from .common import UploadOptions
 
 
 class S3Destination:

@@ -15,8 +15,8 @@ import os
 from typing import BinaryIO, Callable, Optional
 from urllib.parse import unquote, urlsplit
 
-from ..errors import OvatoolError
-from .common import CHUNK, MissingLibrary, UploadOptions, redact
+from ..errors import MissingLibrary, OvatoolError
+from .common import CHUNK, UploadOptions, redact
 from .retry import RetryWindow, Transient, retrying
 
 BLOCK = 1 << 20  # what one write hands paramiko (it sends 32 KiB requests, pipelined)

@@ -16,9 +16,9 @@ from dataclasses import replace
 from typing import Any, Callable, Dict
 from urllib.parse import urlsplit
 
-from ..errors import OvatoolError
 from ..protocols import Destination
-from .common import MB, SCHEMES, MissingLibrary, UploadOptions, file_sha256, into_folder, redact
+from ..errors import MissingLibrary, OvatoolError
+from .common import MB, SCHEMES, UploadOptions, file_sha256, into_folder, redact
 from .file import FileDestination
 from .http import HttpDestination
 from .s3 import S3Destination

@@ -15,10 +15,10 @@ from support.membytes import sample_disk, written
 @pytest.mark.parametrize("dense", [False, True])
 def test_raw_is_the_disk_byte_for_byte(dense):
     data = sample_disk(tail=777)
-    image = written(lambda sink, capacity: RawWriter(sink, capacity), data, dense=dense)
+    image = written(RawWriter, data, dense=dense)
     assert image == data and RawWriter.bound(len(data)) == len(data)
 
 
 def test_a_disk_that_ends_in_zeros_still_has_its_length():
     data = b"\x05" * 65536 + bytes(3 * 65536 + 10)
-    assert written(lambda sink, capacity: RawWriter(sink, capacity), data) == data
+    assert written(RawWriter, data) == data
